@@ -1,0 +1,2 @@
+"""Time Plan reminder engine."""
+from __future__ import annotations
