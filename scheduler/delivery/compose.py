@@ -1,0 +1,158 @@
+"""Turn a leased message row into an email: re-check, render, sign, build MIME.
+
+Preferences are checked again here (DESIGN §6): an unsubscribe that landed between fire
+and send wins, and items whose task was completed or deleted meanwhile, or whose rule
+changed, are dropped with a recorded reason. What is left is rendered with Jinja2 and
+built into MIME carrying a signed RFC 8058 one-click unsubscribe link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.delivery.mime import build_message, to_bytes
+from scheduler.delivery.render import RenderContext, Renderer, RenderItem
+from scheduler.delivery.senders import OutgoingEmail
+from scheduler.delivery.tokens import TokenSigner, UnsubscribeClaim
+from scheduler.preferences.decision import Outcome
+from scheduler.preferences.resolve import resolve
+from scheduler.preferences.views import RecipientContext, load_contexts, topic_view
+from scheduler.rules.digest import digest_tasks
+from scheduler.rules.timezones import resolve_zone
+from scheduler.tables import Message, Occurrence, ReminderRule, Task, Topic, Workspace
+
+
+@dataclass(frozen=True)
+class Composer:
+    renderer: Renderer
+    signer: TokenSigner
+    base_url: str
+    mail_domain: str
+
+    def compose(self, session: Session, message: Message, now: datetime) -> OutgoingEmail | None:
+        """The email for ``message``, or None when nothing in it may be sent any more."""
+        items = list(
+            session.scalars(
+                select(Occurrence)
+                .where(Occurrence.message_id == message.id, Occurrence.status == "batched")
+                .order_by(Occurrence.fire_at, Occurrence.id)  # type: ignore[arg-type]
+            )
+        )
+        topic = session.get(Topic, message.topic)
+        assert topic is not None
+        ctx = load_contexts(session, [message.recipient_id])[message.recipient_id]
+        kept = [occ for occ in items if self._still_wanted(session, occ, ctx, topic, now)]
+        if not kept or ctx.email is None or ctx.recipient is None:
+            return None
+        render_items = self._render_items(session, kept, ctx, now)
+        if not render_items:
+            for occ in kept:
+                _drop(occ, None, "nothing left to collect when the digest was built")
+            return None
+        claim = UnsubscribeClaim(
+            recipient_id=message.recipient_id,
+            scope="topic",
+            topic=message.topic,
+            workspace_id=kept[0].workspace_id,
+            task_id=kept[0].task_id if len(kept) == 1 else None,
+            message_id=str(message.id),
+        )
+        token = self.signer.sign(claim, now=now)
+        base = self.base_url.rstrip("/")
+        rendered = self.renderer.render(
+            RenderContext(
+                topic=message.topic,
+                recipient_timezone=ctx.recipient.timezone,
+                locale=ctx.locale,
+                items=render_items,
+                total=len(render_items),
+                unsubscribe_url=f"{base}/u/{token}",
+                preferences_url=f"{base}/preferences/{self.signer.sign_preferences(message.recipient_id, now=now)}",
+                why=_why(message.topic),
+                now=now,
+            )
+        )
+        ref = f"m{message.id}.{int(message.window_start.timestamp())}"
+        mime = build_message(
+            from_addr=topic.from_addr,
+            reply_to=topic.reply_to,
+            to=ctx.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe_url=f"{base}/u/{token}",
+            message_ref=ref,
+            domain=self.mail_domain,
+            now=now,
+        )
+        for occ in kept:
+            occ.status = "batched"
+        return OutgoingEmail(
+            ref=ref,
+            to=ctx.email,
+            from_addr=topic.from_addr,
+            raw=to_bytes(mime),
+            tags={"message": str(message.id), "topic": message.topic},
+        )
+
+    def _still_wanted(
+        self, session: Session, occ: Occurrence, ctx: RecipientContext, topic: Topic, now: datetime
+    ) -> bool:
+        rule = session.get(ReminderRule, occ.rule_id)
+        if rule is None or not rule.active or rule.version != occ.rule_version:
+            _drop(occ, None, "the rule changed or was removed before sending")
+            return False
+        task = session.get(Task, occ.task_id) if occ.task_id else None
+        if task is not None and task.status != "open":
+            _drop(occ, None, f"the task was {task.status} before sending")
+            return False
+        decision = resolve(
+            recipient=ctx.recipient, topic=topic_view(topic), workspace_id=occ.workspace_id,
+            task_id=occ.task_id, preferences=ctx.preferences, suppressions=ctx.suppressions, now=now,
+        )
+        # Quiet hours were honoured when the item was deferred; only blocks count now.
+        if decision.outcome is Outcome.BLOCKED:
+            _drop(occ, decision.layer.value if decision.layer else None, decision.reason)
+            return False
+        return True
+
+    def _render_items(
+        self, session: Session, kept: list[Occurrence], ctx: RecipientContext, now: datetime
+    ) -> list[RenderItem]:
+        items: list[RenderItem] = []
+        for occ in kept:
+            if occ.task_id:
+                task = session.get(Task, occ.task_id)
+                assert task is not None
+                items.append(_render_item(session, task))
+            elif occ.workspace_id and ctx.recipient is not None:
+                zone = resolve_zone(ctx.recipient.timezone)
+                for task in digest_tasks(session, occ.workspace_id, zone=zone, now=now):
+                    items.append(_render_item(session, task))
+        return items
+
+
+def _render_item(session: Session, task: Task) -> RenderItem:
+    workspace = session.get(Workspace, task.workspace_id)
+    return RenderItem(
+        task_title=task.title,
+        task_url=task.url,
+        workspace_name=workspace.name if workspace else None,
+        due_at=task.due_at,
+    )
+
+
+def _drop(occ: Occurrence, layer: str | None, reason: str) -> None:
+    occ.status = "dropped"
+    occ.layer = layer
+    occ.reason = reason
+
+
+def _why(topic: str) -> str:
+    if topic == "workspace-digest":
+        return "You get this digest because you asked Time Plan to summarise this workspace."
+    return "You get this email because you set a reminder on this task in Time Plan."

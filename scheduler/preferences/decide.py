@@ -1,0 +1,119 @@
+"""DECIDE stage: every fired (pending) occurrence gets a recorded decision (DESIGN §6).
+
+Before the evaluator runs, three facts can end an occurrence: the rule changed after it
+fired (stale version: cancelled), its task is done or deleted (cancelled), or it is later
+than its topic's ``max_lateness`` (expired, layer ``lateness``). A workspace digest with
+nothing to collect is dropped with that reason. Everything else goes to ``resolve``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.db import is_postgres, transaction
+from scheduler.preferences.decision import Layer, Outcome
+from scheduler.preferences.resolve import resolve
+from scheduler.preferences.views import RecipientContext, load_contexts, load_topics, topic_view
+from scheduler.rules.digest import digest_tasks
+from scheduler.rules.timezones import resolve_zone
+from scheduler.tables import Occurrence, ReminderRule, Task, Topic
+
+
+@dataclass
+class DecideReport:
+    decided: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_layer: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    layer: str | None
+    reason: str
+    ready_at: datetime | None = None
+
+
+def decide_pending(
+    sessions: sessionmaker[Session], *, now: datetime, batch_size: int = 500
+) -> DecideReport:
+    report = DecideReport()
+    with transaction(sessions) as session:
+        query = (
+            select(Occurrence)
+            .where(Occurrence.status == "pending")
+            .order_by(Occurrence.fire_at)  # type: ignore[arg-type]
+            .limit(batch_size)
+        )
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True)
+        occurrences = list(session.scalars(query))
+        if not occurrences:
+            return report
+        contexts = load_contexts(session, (o.recipient_id for o in occurrences))
+        topics = load_topics(session)
+        rules = _by_id(session, ReminderRule, {o.rule_id for o in occurrences})
+        tasks = _by_id(session, Task, {o.task_id for o in occurrences if o.task_id})
+        for occ in occurrences:
+            verdict = _verdict(session, occ, contexts[occ.recipient_id], topics, rules, tasks, now)
+            occ.status, occ.layer, occ.reason = verdict.status, verdict.layer, verdict.reason
+            occ.ready_at = verdict.ready_at
+            occ.decided_at = now
+            report.decided += 1
+            report.by_status[verdict.status] += 1
+            report.by_layer[verdict.layer or "none"] += 1
+    return report
+
+
+def _by_id(session: Session, model: type, ids: set[str]) -> dict[str, object]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}  # type: ignore[attr-defined]
+
+
+def _verdict(
+    session: Session,
+    occ: Occurrence,
+    ctx: RecipientContext,
+    topics: dict[str, Topic],
+    rules: dict[str, object],
+    tasks: dict[str, object],
+    now: datetime,
+) -> Verdict:
+    rule = rules.get(occ.rule_id)
+    if not isinstance(rule, ReminderRule) or not rule.active or rule.version != occ.rule_version:
+        return Verdict("cancelled", None, "the rule changed or was removed after this fired")
+    task = tasks.get(occ.task_id) if occ.task_id else None
+    if isinstance(task, Task) and task.status != "open":
+        return Verdict("cancelled", None, f"the task is {task.status}")
+    topic = topics[occ.topic]
+    lateness = now - occ.fire_at
+    if lateness > timedelta(seconds=topic.max_lateness_seconds):
+        minutes = int(lateness.total_seconds() // 60)
+        return Verdict(
+            Outcome.EXPIRED, Layer.LATENESS, f"{minutes} min late, past the topic's limit"
+        )
+    if occ.workspace_id and not occ.task_id and ctx.recipient is not None:
+        zone = resolve_zone(ctx.recipient.timezone)
+        if not digest_tasks(session, occ.workspace_id, zone=zone, now=now):
+            return Verdict("dropped", None, "no open tasks due today or overdue in the workspace")
+    decision = resolve(
+        recipient=ctx.recipient,
+        topic=topic_view(topic),
+        workspace_id=occ.workspace_id,
+        task_id=occ.task_id,
+        preferences=ctx.preferences,
+        suppressions=ctx.suppressions,
+        now=now,
+    )
+    layer = decision.layer.value if decision.layer else None
+    if decision.outcome is Outcome.SEND:
+        return Verdict("ready", None, decision.reason, now)
+    if decision.outcome is Outcome.DEFERRED:
+        return Verdict("deferred", layer, decision.reason, decision.send_at)
+    return Verdict(decision.outcome.value, layer, decision.reason)

@@ -1,0 +1,22 @@
+"""The FastAPI application: built from an ``App`` (the composition root), never at import."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from scheduler.app import App
+
+
+def create_web_app(app: App) -> FastAPI:
+    web = FastAPI(
+        title="Time Plan reminder engine",
+        version="0.1.0",
+        description="Reminder rules, preferences and delivery for Time Plan.",
+    )
+    web.state.app = app
+
+    @web.get("/healthz", tags=["ops"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return web

@@ -1,0 +1,118 @@
+"""Shared fixtures: one ``db`` fixture parametrized over SQLite and PostgreSQL.
+
+PostgreSQL is required: if it is unreachable the run fails with a clear message rather
+than skipping half the suite. Each run migrates its own schema (dropped at the end);
+each test starts from empty tables with the seeded topics.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from scheduler import migrations
+from scheduler.db import make_engine
+
+POSTGRES_URL = os.environ.get(
+    "REMINDERS_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
+KEEP_TABLES = {"alembic_version"}
+_seed_topics: list[dict[str, object]] = []
+
+
+@dataclass
+class Database:
+    """What a test needs to reach the database, in-process or from a subprocess."""
+
+    dialect: str
+    url: str
+    schema: str | None
+    engine: Engine
+
+    def env(self) -> dict[str, str]:
+        env = {"REMINDERS_DATABASE_URL": self.url}
+        if self.schema:
+            env["REMINDERS_DATABASE_SCHEMA"] = self.schema
+        return env
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is unreachable at {POSTGRES_URL} ({exc.orig}). Start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
+            "or set REMINDERS_TEST_POSTGRES_URL.",
+            pytrace=False,
+        )
+    engine = make_engine(POSTGRES_URL, schema=schema)
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        _seed_topics[:] = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM topic"))]
+    engine.dispose()
+    yield schema
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrations.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _reset_postgres(engine: Engine) -> None:
+    with engine.begin() as conn:
+        names = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+        tables = [n for n in names if n not in KEEP_TABLES]
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        # Topics are seeded by a migration; tests may change them, so put them back.
+        columns = ", ".join(_seed_topics[0])
+        values = ", ".join(f":{c}" for c in _seed_topics[0])
+        conn.execute(text(f"INSERT INTO topic ({columns}) VALUES ({values})"), _seed_topics)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path / "reminders.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+        database = Database("sqlite", url, None, make_engine(url))
+    else:
+        schema = request.getfixturevalue("postgres_schema")
+        engine = make_engine(POSTGRES_URL, schema=schema)
+        _reset_postgres(engine)
+        database = Database("postgresql", POSTGRES_URL, schema, engine)
+    yield database
+    database.engine.dispose()
+
+
+@pytest.fixture
+def pg(postgres_schema: str) -> Iterator[Database]:
+    """PostgreSQL only: for tests of row locks and many worker processes."""
+    engine = make_engine(POSTGRES_URL, schema=postgres_schema)
+    _reset_postgres(engine)
+    yield Database("postgresql", POSTGRES_URL, postgres_schema, engine)
+    engine.dispose()
