@@ -446,9 +446,10 @@ def _settle(
     """
     limit = _cap(new.daily_limit, quota)
     if limit < new.daily_limit:
-        reason += f"; the SES quota allows {limit:,}/day"
+        reason += f"; the SES quota allows only {limit:,}/day"
         if limit < old.daily_limit and action in (RampAction.NONE, RampAction.HOLD):
             action = RampAction.CUT
+            reason += f": {old.daily_limit:,} -> {limit:,}/day"
     settled = replace(
         new,
         daily_limit=limit,
