@@ -22,12 +22,14 @@ from zoneinfo import ZoneInfo
 
 from scheduler.preferences.decision import QuietHours
 
-# Windows that could contain an instant start on its local day, the day before (a window
-# crossing midnight) or, on a day whose midnight moves with DST, the day after.
+# Windows that could contain an instant start on its local day or the day before (a
+# window crossing midnight). The day after is checked too, for an offset change that
+# jumps the local date backwards (Pacific/Kwajalein jumped back 23 hours in 1969).
 _START_DAY_OFFSETS = (-1, 0, 1)
 
-# On a fall-back day a window of more than 23 hours lasts over 24 and overlaps the next
-# day's window; following ends a few times settles on an instant outside every window.
+# An end read with the pre-gap offset can land after the next window's start (03:00–02:30
+# on a spring-forward day), so windows can overlap; following ends a few times settles on
+# an instant outside every window.
 _MAX_CHAINED_WINDOWS = 4
 
 

@@ -60,7 +60,8 @@ def email_hash(addr: str) -> str:
 
 def is_in_force(suppression: SuppressionView, now: datetime) -> bool:
     """A suppression blocks while it has no expiry or ``now`` is before its expiry."""
-    return suppression.expires_at is None or utc(now) < utc(suppression.expires_at)
+    now = utc(now)
+    return suppression.expires_at is None or now < utc(suppression.expires_at)
 
 
 def in_force(suppressions: Iterable[SuppressionView], now: datetime) -> list[SuppressionView]:
