@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -585,5 +586,6 @@ def test_the_default_fetcher_maps_failures(
 
 def test_the_default_opener_follows_no_redirect() -> None:
     handler = sns._NoRedirect()
-    request = sns.urllib.request.Request(CERT_URL)
-    assert handler.redirect_request(request, None, 302, "Found", {}, "https://evil.com/x") is None
+    request = urllib.request.Request(CERT_URL)
+    target = handler.redirect_request(request, None, 302, "Found", {}, "https://evil.com/x")  # type: ignore[func-returns-value]
+    assert target is None
