@@ -1,2 +1,3 @@
 """Time Plan reminder engine."""
+
 from __future__ import annotations
