@@ -27,6 +27,7 @@ from scheduler.delivery.tokens import TokenSigner
 from scheduler.directory import Directory
 from scheduler.keys import KeyStore
 from scheduler.pipeline import Pipeline
+from scheduler.preferences.store import PreferenceStore
 from scheduler.rules.store import RuleStore
 
 
@@ -42,6 +43,7 @@ class App:
     rules: RuleStore
     keys: KeyStore
     pipeline: Pipeline
+    preferences: PreferenceStore
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -88,6 +90,7 @@ def build_app(
         settings=settings, engine=engine, sessions=sessions, clock=clock, sender=sender,
         signer=signer, directory=Directory(sessions, on_task_changed=rules.on_task_changed),
         rules=rules, keys=KeyStore(sessions), pipeline=pipeline,
+        preferences=PreferenceStore(sessions),
     )
 
 

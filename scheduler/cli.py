@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from scheduler.cli_explain import explain_command
 from scheduler.errors import ConfigurationError, Conflict, InvalidInput, NotFound, ReminderError
 from scheduler.inputs import parse_instant
 
@@ -215,6 +216,9 @@ def demo() -> None:
     app = load_app()
     migrations.upgrade(app.engine)
     typer.echo("seeded" if seed_if_empty(app, now=app.now()) else "database not empty: nothing seeded")
+
+
+cli.command("explain")(translated(explain_command))
 
 
 def main() -> None:
