@@ -102,13 +102,15 @@ class Composer:
     def _still_wanted(
         self, session: Session, occ: Occurrence, ctx: RecipientContext, topic: Topic, now: datetime
     ) -> bool:
-        rule = session.get(ReminderRule, occ.rule_id)
-        if rule is None or not rule.active or rule.version != occ.rule_version:
-            _drop(occ, None, "the rule changed or was removed before sending")
-            return False
+        # The task first: finishing a task also retires its rules, and "the task was
+        # done" is the reason support staff need to see.
         task = session.get(Task, occ.task_id) if occ.task_id else None
         if task is not None and task.status != "open":
             _drop(occ, None, f"the task was {task.status} before sending")
+            return False
+        rule = session.get(ReminderRule, occ.rule_id)
+        if rule is None or not rule.active or rule.version != occ.rule_version:
+            _drop(occ, None, "the rule changed or was removed before sending")
             return False
         decision = resolve(
             recipient=ctx.recipient, topic=topic_view(topic), workspace_id=occ.workspace_id,

@@ -64,8 +64,13 @@ def add_rule(
 ) -> None:
     schedule = {"kind": "once", "at": at.isoformat()}
     app.rules.create(
-        {"id": rule_id, "recipient_id": recipient, "task_id": task, "topic": topic,
-         "schedule": schedule},
+        {
+            "id": rule_id,
+            "recipient_id": recipient,
+            "task_id": task,
+            "topic": topic,
+            "schedule": schedule,
+        },
         now=now,
     )
 

@@ -32,7 +32,11 @@ def _rows(app: App, model: type) -> int:
 
 def test_get_starts_empty(app: App) -> None:
     assert app.preferences.get("r1") == {
-        "email_enabled": None, "topics": {}, "workspaces": {}, "tasks": {}, "blocks": [],
+        "email_enabled": None,
+        "topics": {},
+        "workspaces": {},
+        "tasks": {},
+        "blocks": [],
     }
 
 
@@ -44,8 +48,12 @@ def test_get_unknown_recipient_is_not_found(app: App) -> None:
 def test_patch_sets_and_null_removes(app: App) -> None:
     got = app.preferences.patch(
         "r1",
-        {"email_enabled": True, "topics": {"workspace-digest": False},
-         "workspaces": {"w1": False}, "tasks": {"t1": True}},
+        {
+            "email_enabled": True,
+            "topics": {"workspace-digest": False},
+            "workspaces": {"w1": False},
+            "tasks": {"t1": True},
+        },
         now=T0,
     )
     assert got["email_enabled"] is True
@@ -142,10 +150,15 @@ def test_resubscribe_clears_unsubscribe_all_but_never_a_bounce_or_complaint(app:
 def test_blocks_never_carry_the_address(app: App) -> None:
     app.preferences.suppress(EMAIL, "hard_bounce", now=T0, detail=f"550 {EMAIL} unknown")
     blocks = app.preferences.get("r1")["blocks"]
-    assert blocks == [{
-        "reason": "hard_bounce", "layer": "suppression", "since": T0, "until": None,
-        "clears_on_resubscribe": False,
-    }]
+    assert blocks == [
+        {
+            "reason": "hard_bounce",
+            "layer": "suppression",
+            "since": T0,
+            "until": None,
+            "clears_on_resubscribe": False,
+        }
+    ]
     assert "example" not in repr(blocks).lower()
 
 
