@@ -21,6 +21,8 @@ from sqlalchemy.exc import OperationalError
 from scheduler import migrations
 from scheduler.db import make_engine
 
+pytest_plugins = ["tests.moto_server"]
+
 POSTGRES_URL = os.environ.get(
     "REMINDERS_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
 )
