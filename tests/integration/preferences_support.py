@@ -19,12 +19,13 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 EMAIL = "Ann@Example.com"
 
 
-def make_app(db: Database, tmp_path: Path, *, batch_window: int = 0) -> App:
+def prefs_app(db: Database, tmp_path: Path, *, batch_window: int = 0) -> App:
     settings = Settings(
         database_url=db.url,
         database_schema=db.schema,
         outbox_dir=tmp_path / "outbox",
         signing_keys="test-key-0123456789abcdef",
+        signing_key_file=tmp_path / "signing.key",
         batch_window_seconds=batch_window,
     )
     return build_app(settings, engine=db.engine, clock=FixedClock(T0))

@@ -19,10 +19,10 @@ from tests.integration.preferences_support import (
     EMAIL,
     T0,
     add_rule,
-    make_app,
     messages,
     occurrence,
     outbox,
+    prefs_app,
     register,
 )
 
@@ -32,7 +32,7 @@ LATER = T0 + timedelta(days=1)
 
 @pytest.fixture
 def app(db: Database, tmp_path: Path) -> App:
-    built = make_app(db, tmp_path, batch_window=60)
+    built = prefs_app(db, tmp_path, batch_window=60)
     register(built)
     add_rule(built, FIRE, rule_id="fired")  # will sit in a collecting batch
     add_rule(built, LATER, rule_id="future")  # not fired yet

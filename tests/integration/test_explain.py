@@ -16,7 +16,7 @@ from scheduler.app import App
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.preferences.explain import explain
 from tests.conftest import Database
-from tests.integration.preferences_support import EMAIL, T0, add_rule, make_app, register
+from tests.integration.preferences_support import EMAIL, T0, add_rule, prefs_app, register
 
 FIRE = T0 + timedelta(hours=1)
 WEEK = T0 + timedelta(days=7)
@@ -24,7 +24,7 @@ WEEK = T0 + timedelta(days=7)
 
 @pytest.fixture
 def app(db: Database, tmp_path: Path) -> App:
-    built = make_app(db, tmp_path)
+    built = prefs_app(db, tmp_path)
     register(built)
     add_rule(built, FIRE, rule_id="a-once")
     built.rules.create(
@@ -81,7 +81,7 @@ def test_a_soft_bounce_block_expires_inside_the_range(app: App) -> None:
 
 
 def test_quiet_hours_are_predicted_with_their_end(db: Database, tmp_path: Path) -> None:
-    app = make_app(db, tmp_path)
+    app = prefs_app(db, tmp_path)
     register(app, quiet=("08:30", "10:00"))
     add_rule(app, FIRE, rule_id="q")
     (item,) = explain(app.sessions, "r1", start=T0, end=WEEK, now=T0)
@@ -117,7 +117,7 @@ def test_deleted_account_shows_cancelled_mail_and_predicts_nothing(
 ) -> None:
     from scheduler.preferences.deletion import delete_account
 
-    app = make_app(db, tmp_path, batch_window=60)
+    app = prefs_app(db, tmp_path, batch_window=60)
     register(app)
     add_rule(app, FIRE, rule_id="a-once")
     add_rule(app, FIRE + timedelta(days=1), rule_id="b-later")

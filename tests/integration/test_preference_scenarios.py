@@ -15,10 +15,10 @@ from tests.integration.preferences_support import (
     EMAIL,
     T0,
     add_rule,
-    make_app,
     messages,
     occurrence,
     outbox,
+    prefs_app,
     register,
 )
 
@@ -27,7 +27,7 @@ FIRE = T0 + timedelta(hours=1)
 
 @pytest.fixture
 def app(db: Database, tmp_path: Path) -> App:
-    built = make_app(db, tmp_path)
+    built = prefs_app(db, tmp_path)
     register(built)
     add_rule(built, FIRE, rule_id="rule-1")
     return built
@@ -101,7 +101,7 @@ def test_more_specific_yes_never_overrides_a_broader_no(app: App) -> None:
 
 
 def test_quiet_hours_across_midnight_defer_then_send(db: Database, tmp_path: Path) -> None:
-    app = make_app(db, tmp_path)
+    app = prefs_app(db, tmp_path)
     # Berlin is UTC+1 on 2 March 2026: 23:30 local is 22:30Z, 07:00 local is 06:00Z.
     register(app, timezone="Europe/Berlin", quiet=("22:00", "07:00"))
     fire = datetime(2026, 3, 2, 22, 30, tzinfo=UTC)
@@ -140,7 +140,7 @@ def test_quiet_hours_across_midnight_defer_then_send(db: Database, tmp_path: Pat
 def test_quiet_hours_on_dst_days(
     db: Database, tmp_path: Path, quiet: tuple[str, str], fire: datetime, window_end: datetime
 ) -> None:
-    app = make_app(db, tmp_path)
+    app = prefs_app(db, tmp_path)
     register(app, timezone="America/New_York", quiet=quiet, now=fire - timedelta(days=1))
     add_rule(app, fire, rule_id="dst", now=fire - timedelta(days=1))
     app.pipeline.tick(fire)
@@ -155,7 +155,7 @@ def test_quiet_hours_on_dst_days(
 @pytest.fixture
 def batching_app(db: Database, tmp_path: Path) -> App:
     """A 60 s batch window, so an item waits in a collecting message after it fires."""
-    built = make_app(db, tmp_path, batch_window=60)
+    built = prefs_app(db, tmp_path, batch_window=60)
     register(built)
     add_rule(built, FIRE, rule_id="rule-1")
     built.pipeline.tick(FIRE)
@@ -198,7 +198,7 @@ def test_task_done_between_fire_and_send_drops_the_item(batching_app: App) -> No
 def test_unsubscribe_during_quiet_hours_wins_at_the_window_end(
     db: Database, tmp_path: Path
 ) -> None:
-    app = make_app(db, tmp_path)
+    app = prefs_app(db, tmp_path)
     register(app, timezone="UTC", quiet=("08:30", "10:00"))
     add_rule(app, FIRE, rule_id="q")  # 09:00Z, inside the window
     app.pipeline.tick(FIRE)

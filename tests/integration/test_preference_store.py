@@ -15,12 +15,12 @@ from scheduler.errors import InvalidInput, NotFound
 from scheduler.preferences.suppression import SOFT_BOUNCE_COOLOFF, email_hash
 from scheduler.tables import Preference, Suppression
 from tests.conftest import Database
-from tests.integration.preferences_support import EMAIL, T0, make_app, register
+from tests.integration.preferences_support import EMAIL, T0, prefs_app, register
 
 
 @pytest.fixture
 def app(db: Database, tmp_path: Path) -> App:
-    built = make_app(db, tmp_path)
+    built = prefs_app(db, tmp_path)
     register(built)
     return built
 
