@@ -215,14 +215,17 @@ def demo() -> None:
 
     app = load_app()
     migrations.upgrade(app.engine)
-    typer.echo("seeded" if seed_if_empty(app, now=app.now()) else "database not empty: nothing seeded")
+    seeded = seed_if_empty(app, now=app.now())
+    typer.echo("seeded" if seeded else "database not empty: nothing seeded")
 
 
 cli.command("explain")(translated(explain_command))
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         cli()
     except Exit as exc:

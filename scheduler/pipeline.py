@@ -69,8 +69,11 @@ class Pipeline:
         total = BatchReport()
         for _ in range(MAX_ROUNDS):
             report = batch_ready(
-                self.sessions, now=now, window=self.batch_window,
-                max_items=self.batch_max_items, batch_size=self.batch_size,
+                self.sessions,
+                now=now,
+                window=self.batch_window,
+                max_items=self.batch_max_items,
+                batch_size=self.batch_size,
             )
             total.attached += report.attached
             total.opened += report.opened
@@ -97,7 +100,13 @@ class Pipeline:
         batched = self.batch(now)
         sent = self.send(now)
         return TickReport(
-            fired=fired.fired, decided=decided.decided, batched=batched.attached,
-            queued=batched.queued, sent=sent.sent, retried=sent.retried, failed=sent.failed,
-            cancelled=sent.cancelled, by_status=dict(decided.by_status),
+            fired=fired.fired,
+            decided=decided.decided,
+            batched=batched.attached,
+            queued=batched.queued,
+            sent=sent.sent,
+            retried=sent.retried,
+            failed=sent.failed,
+            cancelled=sent.cancelled,
+            by_status=dict(decided.by_status),
         )

@@ -96,9 +96,7 @@ def _reset_postgres(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[Database]:
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         path = tmp_path / "reminders.db"
         shutil.copy(sqlite_template, path)
@@ -126,7 +124,7 @@ TEST_SIGNING_KEY = "test-signing-key-0123456789abcdef"
 
 
 @pytest.fixture
-def make_app(db: Database, tmp_path: Path) -> Iterator[Any]:
+def make_app(db: Database, tmp_path: Path) -> Any:
     """Build the real composition root on the ``db`` fixture with a fixed clock.
 
     ``make_app(now, sender=None, **settings)`` → ``App``; the outbox lands in
@@ -150,4 +148,4 @@ def make_app(db: Database, tmp_path: Path) -> Iterator[Any]:
         built.append(app)
         return app
 
-    yield factory
+    return factory
