@@ -140,7 +140,7 @@ def test_every_change_is_audited_with_who_when_old_new_and_why(
     store.pause("bounce spike", "key:abc", NOW + timedelta(minutes=1))
     store.resume("cli:ada", NOW + timedelta(minutes=2), "list cleaned")
     store.auto("cli:ada", NOW + timedelta(minutes=3), "back to the policy")
-    created, manual, paused, resumed, auto = changes(sessions)
+    _created, manual, paused, resumed, auto = changes(sessions)
     assert (manual.actor, manual.reason, manual.at) == ("cli:ada", "launch week", NOW)
     assert manual.old["mode"] == "auto"
     assert manual.new == {
@@ -316,11 +316,9 @@ def queue_message(
 def test_expire_waiting_expires_only_what_waited_past_its_topics_lateness(
     store: RampStore, sessions: sessionmaker[Session]
 ) -> None:
-    hour = timedelta(hours=1)
+    hour, task = timedelta(hours=1), "task-reminder"
     with transaction(sessions) as session:
-        late = queue_message(
-            session, 1, topic="task-reminder", due_at=NOW - hour - timedelta(seconds=1)
-        )
+        late = queue_message(session, 1, topic=task, due_at=NOW - hour - timedelta(seconds=1))
         retry = queue_message(
             session, 2, topic="task-reminder", due_at=NOW - 2 * hour, status="retry"
         )
@@ -342,5 +340,5 @@ def test_expire_waiting_expires_only_what_waited_past_its_topics_lateness(
     }
     expired = occurrences[late]
     assert (expired.status, expired.layer) == ("expired", "ramp")
-    assert expired.reason is not None and "max lateness of 1:00:00" in expired.reason
+    assert "max lateness of 1:00:00" in (expired.reason or "")
     assert occurrences[on_time].status == "batched"
