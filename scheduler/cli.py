@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from scheduler.cli_ramp import ramp_cli
 from scheduler.errors import ConfigurationError, Conflict, InvalidInput, NotFound, ReminderError
 from scheduler.inputs import parse_instant
 
@@ -33,6 +34,7 @@ rules_cli = typer.Typer(help="Reminder rules.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(rules_cli, name="rules")
+cli.add_typer(ramp_cli, name="ramp")
 
 
 class Exit(Exception):
