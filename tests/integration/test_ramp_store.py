@@ -274,7 +274,13 @@ def test_show_reports_the_state_today_and_the_last_days(
 
 
 def queue_message(
-    session: Session, n: int, *, topic: str, due_at: datetime, status: str = "queued"
+    session: Session,
+    n: int,
+    *,
+    topic: str,
+    due_at: datetime,
+    status: str = "queued",
+    essential: bool = False,
 ) -> int:
     rule_id = f"r{n}"
     if session.get(Recipient, "ada") is None:
@@ -291,6 +297,7 @@ def queue_message(
         window_start=due_at,
         window_end=due_at,
         status=status,
+        essential=essential,
         item_count=1,
         due_at=due_at,
         next_attempt_at=due_at,
@@ -342,3 +349,105 @@ def test_expire_waiting_expires_only_what_waited_past_its_topics_lateness(
     assert (expired.status, expired.layer) == ("expired", "ramp")
     assert "max lateness of 1:00:00" in (expired.reason or "")
     assert occurrences[on_time].status == "batched"
+
+
+# --- through the pipeline: priority, expiry and SES pausing the stream ----------------
+
+
+class RecordingComposer:
+    """Stands in for the composer: every message becomes a tiny email named by its id."""
+
+    def compose(self, _session: Session, message: Message, _now: datetime) -> object:
+        from scheduler.delivery.senders import OutgoingEmail
+
+        return OutgoingEmail(
+            ref=f"m{message.id}",
+            to="ada@example.com",
+            from_addr="support@timeplanpush.com",
+            raw=b"Subject: hi\r\n\r\nhi",
+        )
+
+
+class RecordingSender:
+    name = "recording"
+
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.sent: list[str] = []
+        self.fail_with = fail_with
+
+    def send(self, email: object) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        ref: str = email.ref  # type: ignore[attr-defined]
+        self.sent.append(ref)
+        return f"ses-{ref}"
+
+
+def send_pipeline(sessions: sessionmaker[Session], store: RampStore, sender: object) -> object:
+    pipeline = pytest.importorskip("scheduler.pipeline")  # needs the delivery modules
+    send = pytest.importorskip("scheduler.delivery.send")
+    stage = send.SendStage(
+        sessions=sessions,
+        sender=sender,
+        composer=RecordingComposer(),
+        worker_id="test",
+        grant=store.grant,
+        on_paused=store.on_stream_paused,
+    )
+    return pipeline.Pipeline(
+        sessions=sessions,
+        send_stage=stage,
+        batch_window=timedelta(minutes=1),
+        batch_max_items=10,
+        expire_waiting=store.expire,
+    )
+
+
+def test_over_a_tight_limit_essential_then_earliest_due_go_first_and_late_ones_expire(
+    store: RampStore, sessions: sessionmaker[Session]
+) -> None:
+    store.set_manual(3, 100, "tight", "test", NOW)
+    task, minute = "task-reminder", timedelta(minutes=1)
+    with transaction(sessions) as session:
+        ids = {
+            name: queue_message(
+                session, n, topic=task, due_at=NOW - age * minute, essential=essential
+            )
+            for n, (name, age, essential) in enumerate(
+                [
+                    ("plain-30", 30, False),
+                    ("essential-10", 10, True),
+                    ("plain-50", 50, False),
+                    ("essential-20", 20, True),
+                    ("plain-5", 5, False),
+                    ("too-late", 61, True),
+                ]
+            )
+        }
+    sender = RecordingSender()
+    report = send_pipeline(sessions, store, sender).send(NOW)  # type: ignore[attr-defined]
+    assert sender.sent == [f"m{ids[n]}" for n in ("essential-20", "essential-10", "plain-50")]
+    assert report.sent == 3
+    with sessions() as session:
+        status = {m.id: m.status for m in session.scalars(select(Message))}
+    assert status[ids["too-late"]] == "expired"
+    assert status[ids["plain-30"]] == status[ids["plain-5"]] == "queued"
+    assert granted_on(sessions, NOW.date()) == 3
+
+
+def test_ses_sending_paused_through_the_send_stage_pauses_the_ramp(
+    store: RampStore, sessions: sessionmaker[Session]
+) -> None:
+    from scheduler.errors import StreamPaused
+
+    with transaction(sessions) as session:
+        message_id = queue_message(session, 1, topic="task-reminder", due_at=NOW)
+    sender = RecordingSender(fail_with=StreamPaused("Account sending paused"))
+    report = send_pipeline(sessions, store, sender).send(NOW)  # type: ignore[attr-defined]
+    assert report.paused
+    row = ramp_row(sessions)
+    assert (row.mode, row.reason) == ("paused", "SES: Account sending paused")
+    assert changes(sessions)[-1].actor == "ses"
+    with sessions() as session:
+        assert session.get(Message, message_id).status == "retry"  # type: ignore[union-attr]
+    assert grant(store, 1, NOW + timedelta(minutes=10)) == 0
