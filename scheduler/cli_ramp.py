@@ -14,8 +14,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from scheduler.delivery.ramp import RampChangeView, RampStore, RampView
-from scheduler.delivery.ramp_policy import RampState
+from scheduler.delivery.ramp import RampChangeView, RampStore, RampView, require_reason
+from scheduler.delivery.ramp_policy import RampState, validate_manual_change
 from scheduler.errors import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,7 +56,7 @@ def _store() -> tuple[RampStore, Any]:
     from scheduler.cli import load_app
 
     app = load_app()
-    if app.settings.dialect == "sqlite":
+    if app.settings.dialect == "sqlite" and not migrations.at_head(app.engine):
         migrations.upgrade(app.engine)  # the embedded default sets itself up
     return app.ramp, app
 
@@ -93,6 +93,7 @@ def set_limit(
     """Manual mode at DAILY a day (the policy stops moving it; review thresholds still pause)."""
     if daily is None:
         raise InvalidInput("required", field="daily_limit")
+    validate_manual_change(daily, rate, reason, None)  # refuse early; the store adds the quota
     store, app = _store()
     _echo_state(store.set_manual(daily, rate, reason or "", actor(), app.now()))
 
@@ -101,6 +102,7 @@ def set_limit(
 @_command
 def pause(reason: Reason = None) -> None:
     """Stop sending on the stream until it is resumed."""
+    require_reason(reason)
     store, app = _store()
     _echo_state(store.pause(reason or "", actor(), app.now()))
 
@@ -109,6 +111,7 @@ def pause(reason: Reason = None) -> None:
 @_command
 def resume(reason: Reason = None) -> None:
     """Resume a paused stream in the mode it had before the pause."""
+    require_reason(reason)
     store, app = _store()
     _echo_state(store.resume(actor(), app.now(), reason or ""))
 
@@ -117,6 +120,7 @@ def resume(reason: Reason = None) -> None:
 @_command
 def auto(reason: Reason = None) -> None:
     """Hand the stream to the policy from its current limit."""
+    require_reason(reason)
     store, app = _store()
     _echo_state(store.auto(actor(), app.now(), reason or ""))
 

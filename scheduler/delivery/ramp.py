@@ -260,7 +260,7 @@ class RampStore:
             return _state(self._locked_row(session, now))
 
     def pause(self, reason: str, actor: str, now: datetime) -> RampState:
-        reason = _reason(reason)
+        reason = require_reason(reason)
 
         def paused(state: RampState, _quota: Quota | None, _session: Session) -> RampState:
             if state.mode is RampMode.PAUSED:
@@ -271,7 +271,7 @@ class RampStore:
 
     def resume(self, actor: str, now: datetime, reason: str) -> RampState:
         """Back to the mode the stream had before it was paused (auto if unknown)."""
-        reason = _reason(reason)
+        reason = require_reason(reason)
 
         def resumed(state: RampState, _quota: Quota | None, session: Session) -> RampState:
             if state.mode is not RampMode.PAUSED:
@@ -286,7 +286,7 @@ class RampStore:
         """Manual mode at ``daily`` a day (and ``rate``/s, or the current rate)."""
         quota = self._read_quota()
         validate_manual_change(daily, rate, reason, quota)
-        reason = _reason(reason)
+        reason = require_reason(reason)
 
         def manual(state: RampState, _quota: Quota | None, _session: Session) -> RampState:
             return RampState(
@@ -301,7 +301,7 @@ class RampStore:
 
     def auto(self, actor: str, now: datetime, reason: str) -> RampState:
         """Hand the stream back to the policy from the current limit (also un-pauses)."""
-        reason = _reason(reason)
+        reason = require_reason(reason)
 
         def automatic(state: RampState, quota: Quota | None, _session: Session) -> RampState:
             ceiling = quota.daily_ceiling if quota is not None else None
@@ -509,7 +509,8 @@ def _left(limit: int, before: int, wanted: int) -> int:
     return max(0, min(wanted, limit - before))
 
 
-def _reason(reason: str | None) -> str:
+def require_reason(reason: str | None) -> str:
+    """The reason, stripped; refused when blank or too long for the audit row."""
     text = (reason or "").strip()
     if not text:
         raise InvalidInput("say why: every ramp change is audited", field="reason")
