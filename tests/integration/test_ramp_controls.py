@@ -13,13 +13,11 @@ pytest.importorskip("scheduler.app")  # the composition root needs every deliver
 
 from fastapi.testclient import TestClient
 
-from scheduler.app import App, build_app
+from scheduler.app import App
 from scheduler.cli import main
-from scheduler.clock import FixedClock
-from scheduler.config import Settings
 from scheduler.web import problems
 from scheduler.web.app import create_web_app
-from tests.conftest import Database
+from tests.conftest import TEST_SIGNING_KEY, Database
 
 NOW = datetime(2025, 3, 10, 9, 0, 0, tzinfo=UTC)
 
@@ -37,7 +35,7 @@ def reminders(
     """Run ``reminders ARGS`` in-process against ``db``: (exit code, stdout, stderr)."""
     for name, value in db.env().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("REMINDERS_SIGNING_KEYS", "test-signing-key-0123456789")
+    monkeypatch.setenv("REMINDERS_SIGNING_KEYS", TEST_SIGNING_KEY)
     monkeypatch.setenv("REMINDERS_OUTBOX_DIR", str(tmp_path / "outbox"))
 
     def run(*args: str) -> tuple[int, str, str]:
@@ -102,14 +100,9 @@ def test_bad_input_is_one_stderr_line_and_exit_2(
 
 
 @pytest.fixture
-def app(db: Database, tmp_path: Path) -> App:
-    settings = Settings(
-        database_url=db.url,
-        database_schema=db.schema,
-        outbox_dir=tmp_path / "outbox",
-        signing_keys="test-signing-key-0123456789",
-    )
-    return build_app(settings, engine=db.engine, clock=FixedClock(NOW))
+def app(make_app: Any) -> App:
+    built: App = make_app(NOW)
+    return built
 
 
 @pytest.fixture
