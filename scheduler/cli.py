@@ -16,6 +16,7 @@ import typer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from scheduler.cli_explain import explain_command
+from scheduler.cli_ramp import ramp_cli
 from scheduler.errors import ConfigurationError, Conflict, InvalidInput, NotFound, ReminderError
 from scheduler.inputs import parse_instant
 
@@ -34,6 +35,7 @@ rules_cli = typer.Typer(help="Reminder rules.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(rules_cli, name="rules")
+cli.add_typer(ramp_cli, name="ramp")
 
 
 class Exit(Exception):

@@ -6,6 +6,7 @@ did, so the worker can sleep only when a stage found no work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,6 +43,8 @@ class Pipeline:
     batch_window: timedelta
     batch_max_items: int
     batch_size: int = 500
+    # Expires the send backlog past its topics' max_lateness (the ramp store's step).
+    expire_waiting: Callable[[datetime], int] | None = None
 
     def fire(self, now: datetime) -> FireReport:
         total = FireReport()
@@ -84,6 +87,8 @@ class Pipeline:
 
     def send(self, now: datetime, limit: int = 100) -> SendReport:
         total = SendReport()
+        if self.expire_waiting is not None:
+            self.expire_waiting(now)
         for _ in range(MAX_ROUNDS):
             report = self.send_stage.run(now=now, limit=limit)
             for name in ("claimed", "sent", "retried", "failed", "cancelled"):
