@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -146,7 +145,7 @@ def _serve(host: str, port: int, *, with_worker: bool, demo: bool) -> None:
     from scheduler import migrations
     from scheduler.demo import seed_if_empty
     from scheduler.web.app import create_web_app
-    from scheduler.worker import Worker
+    from scheduler.worker import Worker, install_stop_signals
 
     app = load_app()
     if app.settings.dialect == "sqlite":
@@ -157,6 +156,9 @@ def _serve(host: str, port: int, *, with_worker: bool, demo: bool) -> None:
         typer.echo(f"mail lands in {app.settings.outbox_dir.resolve()}/ as .eml files")
     worker = Worker(app) if with_worker else None
     if worker is not None:
+        # uvicorn restores these after its own graceful shutdown and re-raises the signal
+        # to them: the worker then stops (leases released) and the process exits 0.
+        install_stop_signals(worker)
         worker.start()
     typer.echo(f"serving on http://{host}:{port} (Ctrl-C stops)")
     try:
@@ -192,17 +194,12 @@ def serve(
 @translated
 def worker() -> None:
     """The worker process alone: runs the stages until SIGTERM/SIGINT."""
-    from scheduler.worker import Worker
+    from scheduler.worker import Worker, install_stop_signals
 
     app = load_app()
     runner = Worker(app)
+    install_stop_signals(runner)
     runner.start()
-
-    def _stop(_signum: int, _frame: object) -> None:
-        runner.stopped.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     runner.stopped.wait()
     runner.stop()
     app.close()

@@ -20,6 +20,10 @@ from scheduler.rules.fire import FireReport, fire_due
 MAX_ROUNDS = 1000  # bounds one call even if rows keep arriving
 
 
+def never() -> bool:
+    return False
+
+
 @dataclass
 class TickReport:
     fired: int = 0
@@ -45,32 +49,43 @@ class Pipeline:
     batch_size: int = 500
     # Expires the send backlog past its topics' max_lateness (the ramp store's step).
     expire_waiting: Callable[[datetime], int] | None = None
+    # Set by a stopping worker (SIGTERM): each stage ends after the batch in hand.
+    stopping: Callable[[], bool] = never
+    # Set by a worker: each further round of a long drain runs as of the current instant,
+    # so its leases and lateness checks do not age with the drain (``tick`` leaves it unset).
+    clock: Callable[[], datetime] | None = None
+
+    def _later(self, now: datetime) -> datetime:
+        return now if self.clock is None else max(now, self.clock())
 
     def fire(self, now: datetime) -> FireReport:
         total = FireReport()
         for _ in range(MAX_ROUNDS):
+            now = self._later(now)
             report = fire_due(self.sessions, now=now, batch_size=self.batch_size)
             total.claimed += report.claimed
             total.fired += report.fired
             total.coalesced += report.coalesced
-            if report.claimed < self.batch_size:
+            if report.claimed < self.batch_size or self.stopping():
                 break
         return total
 
     def decide(self, now: datetime) -> DecideReport:
         total = DecideReport()
         for _ in range(MAX_ROUNDS):
+            now = self._later(now)
             report = decide_pending(self.sessions, now=now, batch_size=self.batch_size)
             total.decided += report.decided
             total.by_status.update(report.by_status)
             total.by_layer.update(report.by_layer)
-            if report.decided < self.batch_size:
+            if report.decided < self.batch_size or self.stopping():
                 break
         return total
 
     def batch(self, now: datetime) -> BatchReport:
         total = BatchReport()
         for _ in range(MAX_ROUNDS):
+            now = self._later(now)
             report = batch_ready(
                 self.sessions,
                 now=now,
@@ -81,7 +96,7 @@ class Pipeline:
             total.attached += report.attached
             total.opened += report.opened
             total.queued += report.queued
-            if report.attached < self.batch_size:
+            if report.attached < self.batch_size or self.stopping():
                 break
         return total
 
@@ -90,11 +105,12 @@ class Pipeline:
         if self.expire_waiting is not None:
             self.expire_waiting(now)
         for _ in range(MAX_ROUNDS):
+            now = self._later(now)
             report = self.send_stage.run(now=now, limit=limit)
             for name in ("claimed", "sent", "retried", "failed", "cancelled"):
                 setattr(total, name, getattr(total, name) + getattr(report, name))
             total.paused = total.paused or report.paused
-            if report.claimed < limit or report.paused:
+            if report.claimed < limit or report.paused or self.stopping():
                 break
         return total
 

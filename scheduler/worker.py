@@ -4,7 +4,16 @@ APScheduler is only the ticker here: each job runs one stage against the databas
 which holds all state, so any number of processes can run these jobs at once on
 PostgreSQL (row locks keep them apart). Each job has ``max_instances=1`` and
 ``coalesce=True``; a job loops while its stage finds full batches and returns as soon as
-it finds no work, so the process sleeps only when idle.
+it finds less, so the scheduler's short interval is the only sleep, and only when idle.
+
+Stopping (SIGTERM/SIGINT): the stages stop taking new batches, the batch in hand is
+finished, the messages this worker still holds leased go back to ``queued``, and the
+process exits. A worker that dies instead (SIGKILL, power loss) leaves its leases to
+expire; the SEND stage claims ``sending`` rows whose lease ran out again, so at most the
+sends that were in flight repeat.
+
+A failing stage (the database restarting, a peer outage) is logged and tried again on the
+next tick; the engine's ``pool_pre_ping`` replaces dead connections.
 
 SQLite has no row locks: a second worker on the same SQLite file refuses to start.
 """
@@ -13,10 +22,12 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from scheduler.app import App
 from scheduler.errors import ConfigurationError
+from scheduler.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +43,11 @@ TICK_SECONDS = 1.0
 # The ramp's daily evaluation is idempotent per UTC day; checking hourly (and at start)
 # applies it soon after midnight without depending on one process being up at 00:00.
 RAMP_EVALUATION_SECONDS = 3600.0
+# Retention deletes history in bounded batches; hourly keeps each run short.
+RETENTION_SECONDS = 3600.0
+
+Stage = Callable[[datetime], Any]
+Loop = Callable[[threading.Event], None]
 
 
 class Worker:
@@ -39,43 +56,130 @@ class Worker:
         self.interval = interval
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._lock: IO[str] | None = None
+        # Set on SIGTERM/SIGINT: no new batches. ``stopped`` wakes whoever waits on us.
+        self._stopping = threading.Event()
         self.stopped = threading.Event()
+        self._failing: set[str] = set()
+        self.retention = Retention(
+            app.sessions, days=app.settings.retention_days, stopping=self._stopping.is_set
+        )
+
+    @property
+    def worker_id(self) -> str:
+        return self.app.pipeline.send_stage.worker_id
 
     def start(self) -> None:
         self._lock = acquire_sqlite_lock(self.app.settings.database_url)
+        _quiet_apscheduler()
         pipeline = self.app.pipeline
-        self._job("fire", pipeline.fire)
-        self._job("decide+batch", lambda now: (pipeline.decide(now), pipeline.batch(now)))
-        self._job("send", pipeline.send)
-        self._job("ramp", self.app.ramp.evaluate_day, every=RAMP_EVALUATION_SECONDS)
+        pipeline.stopping = pipeline.send_stage.stopping = self._stopping.is_set
+        pipeline.clock = self.app.now
+        self.add_stage("fire", pipeline.fire)
+        self.add_stage("decide+batch", self._decide_and_batch)
+        self.add_stage("send", pipeline.send)
+        self.add_stage("ramp", self.app.ramp.evaluate_day, every=RAMP_EVALUATION_SECONDS)
+        self.add_stage("retention", self.retention.run, every=RETENTION_SECONDS)
+        if self.app.settings.ses_events_queue_url:
+            self._start_event_poller(self.app.settings.ses_events_queue_url)
         self.scheduler.start()
-        log.info("worker started")
+        log.info("worker %s started", self.worker_id)
+
+    def request_stop(self) -> None:
+        """Stop taking new work; safe to call from a signal handler. ``stop()`` finishes."""
+        self._stopping.set()
+        self.stopped.set()
 
     def stop(self) -> None:
-        """Finish the jobs in hand, then return (SIGTERM/SIGINT)."""
+        """Finish the batches in hand, give back this worker's leases, then return."""
+        self._stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self._release_leases()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
         self.stopped.set()
+        log.info("worker %s stopped", self.worker_id)
 
-    def _job(
-        self, name: str, stage: Callable[[datetime], Any], *, every: float | None = None
-    ) -> None:
-        def run() -> None:
-            try:
-                stage(self.app.now())
-            except Exception:
-                # A stage failure (database restart, peer outage) must not kill the
-                # ticker: the next tick tries again; nothing is lost, state is in the DB.
-                log.exception("stage %s failed; retrying on the next tick", name)
+    # -- the jobs --------------------------------------------------------------------
 
+    def add_stage(self, name: str, stage: Stage, *, every: float | None = None) -> None:
+        """A job that runs ``stage(now)`` every ``every`` seconds (the tick by default).
+
+        A job with its own period also runs once at start, so a daily or hourly duty is
+        not postponed by a restart.
+        """
         first = {} if every is None else {"next_run_time": datetime.now(UTC)}
         self.scheduler.add_job(
-            run, "interval", seconds=every or self.interval, id=name, name=name,
-            max_instances=1, coalesce=True, misfire_grace_time=None, **first,
+            self._guarded(name, stage),
+            "interval",
+            seconds=every or self.interval,
+            id=name,
+            name=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            **first,
         )
+
+    def add_loop(self, name: str, loop: Loop) -> None:
+        """A job that runs once, for the worker's life: ``loop(stopping)`` returns when
+        ``stopping`` is set (a long-polling reader such as the SES events poller, which an
+        interval job would overlap with its own long receives)."""
+        self.scheduler.add_job(loop, args=[self._stopping], id=name, name=name, max_instances=1)
+
+    def _start_event_poller(self, queue_url: str) -> None:
+        """Extension point: SES events from SQS (``REMINDERS_SES_EVENTS_QUEUE_URL``).
+
+        The SES events helper plugs its poller in here with :meth:`add_loop`; until that
+        lands, the worker says so once instead of silently ignoring the setting.
+        """
+        log.warning("SES events queue %s is set, but this build has no SQS poller", queue_url)
+
+    def _decide_and_batch(self, now: datetime) -> None:
+        self.app.pipeline.decide(now)
+        self.app.pipeline.batch(self.app.now())
+
+    def _guarded(self, name: str, stage: Stage) -> Callable[[], None]:
+        def run() -> None:
+            if self._stopping.is_set():
+                return
+            try:
+                stage(self.app.now())
+            except Exception as exc:
+                # A stage failure (database restart, peer outage) must not kill the
+                # ticker: the next tick tries again; nothing is lost, state is in the DB.
+                # The first failure in a row carries the traceback, the rest one line.
+                if name in self._failing:
+                    log.warning("stage %s still failing: %s", name, _one_line(exc))
+                else:
+                    self._failing.add(name)
+                    log.exception("stage %s failed; retrying on the next tick", name)
+            else:
+                if name in self._failing:
+                    self._failing.discard(name)
+                    log.info("stage %s recovered", name)
+
+        return run
+
+    def _release_leases(self) -> None:
+        try:
+            released = self.app.pipeline.send_stage.release_all()
+        except Exception as exc:  # the database is gone: the leases expire on their own
+            log.warning("could not release leases at stop: %s", _one_line(exc))
+            return
+        if released:
+            log.info("released %d leased message(s) back to the queue", released)
+
+
+def install_stop_signals(worker: Worker) -> None:
+    """SIGTERM and SIGINT ask ``worker`` to stop (the caller then calls ``stop()``)."""
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        worker.request_stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def acquire_sqlite_lock(database_url: str) -> IO[str] | None:
@@ -95,3 +199,15 @@ def acquire_sqlite_lock(database_url: str) -> IO[str] | None:
             "(use PostgreSQL to run several)"
         ) from None
     return handle
+
+
+def _quiet_apscheduler() -> None:
+    # APScheduler logs every run at INFO and, at WARNING, every tick skipped because the
+    # previous run of a long drain is still going (max_instances=1 does that on purpose).
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -64,15 +64,64 @@ class SendStage:
     grant: Grant = grant_all
     on_paused: OnPaused | None = None
     rand: Callable[[], float] = random.random
+    # Set by a stopping worker (SIGTERM): end after the message in hand.
+    stopping: Callable[[], bool] = lambda: False
 
     def run(self, *, now: datetime, limit: int = 100) -> SendReport:
         report = SendReport()
-        for message_id in self._claim(now, limit):
-            report.claimed += 1
-            self._send_one(message_id, now, report)
-            if report.paused:
+        claimed = self._claim(now, limit)
+        report.claimed = len(claimed)
+        for done, message_id in enumerate(claimed, start=1):
+            try:
+                self._send_one(message_id, now, report)
+            except Exception:
+                # The one in hand may have gone out: its lease expires and it is retried
+                # (at-least-once). The rest never reached the sender: try to give them back.
+                self._release_quietly(claimed[done:])
+                raise
+            if report.paused or self.stopping():
+                # The rest were never handed to the sender: give them back now rather
+                # than leave them leased (and stuck) until their lease runs out.
+                self.release(claimed[done:])
                 break
         return report
+
+    def _release_quietly(self, message_ids: list[int]) -> None:
+        try:
+            self.release(message_ids)
+        except Exception:  # the database is gone: the leases expire on their own
+            log.warning("could not release %d leased message(s)", len(message_ids))
+
+    def release(self, message_ids: list[int]) -> int:
+        """Leased messages back to ``queued``, their claim's attempt not counted."""
+        if not message_ids:
+            return 0
+        with transaction(self.sessions) as session:
+            result = session.execute(
+                update(Message)
+                .where(
+                    col(Message.id).in_(message_ids),
+                    col(Message.status) == "sending",
+                    col(Message.leased_by) == self.worker_id,
+                )
+                .values(
+                    status="queued", lease_until=None, leased_by=None,
+                    attempts=Message.attempts - 1,
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def release_all(self) -> int:
+        """Every lease this worker holds, back to ``queued`` (a worker's clean shutdown)."""
+        with transaction(self.sessions) as session:
+            ids = list(
+                session.scalars(
+                    select(col(Message.id)).where(
+                        col(Message.status) == "sending", col(Message.leased_by) == self.worker_id
+                    )
+                )
+            )
+        return self.release([int(i) for i in ids if i is not None])
 
     def _claim(self, now: datetime, limit: int) -> list[int]:
         with transaction(self.sessions) as session:
@@ -124,7 +173,10 @@ class SendStage:
             self._retry(message_id, now, str(exc), report)
         except StreamPaused as exc:
             report.paused = True
-            self._retry(message_id, now, str(exc), report, delay=PAUSE_RETRY)
+            # With a ramp hook the paused ramp itself holds every send until an operator
+            # resumes; the message then goes at once. Without one, wait PAUSE_RETRY.
+            delay = timedelta(0) if self.on_paused is not None else PAUSE_RETRY
+            self._retry(message_id, now, str(exc), report, delay=delay)
             if self.on_paused is not None:
                 self.on_paused(str(exc), now)
         except MessageRejected as exc:
@@ -157,7 +209,9 @@ class SendStage:
                 report.failed += 1
             else:
                 message.status = "retry"
-                wait = delay or backoff_delay(message.attempts, rand=self.rand)
+                wait = delay if delay is not None else backoff_delay(
+                    message.attempts, rand=self.rand
+                )
                 message.next_attempt_at = now + wait
                 report.retried += 1
             message.error = error[:500]

@@ -167,6 +167,11 @@ def _rule_update(
 
 def _insert_occurrences(session: Session, values: list[dict[str, Any]]) -> int:
     dialect = postgresql if is_postgres(session) else sqlite
-    statement = dialect.insert(occ_t).on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
-    result = session.execute(statement, values)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    statement = (
+        dialect.insert(occ_t)
+        .on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
+        .returning(occ_t.c.id)
+    )
+    # The rows inserted, counted from RETURNING: an executemany's rowcount is -1 with
+    # psycopg's batched "insertmanyvalues" mode, and a conflict returns no row.
+    return len(session.execute(statement, values).all())
