@@ -73,7 +73,7 @@ class Worker:
         _quiet_apscheduler()
         pipeline = self.app.pipeline
         pipeline.stopping = pipeline.send_stage.stopping = self._stopping.is_set
-        pipeline.clock = self.app.now
+        pipeline.clock = pipeline.send_stage.clock = self.app.now
         self.add_stage("fire", pipeline.fire)
         self.add_stage("decide+batch", self._decide_and_batch)
         self.add_stage("send", pipeline.send)

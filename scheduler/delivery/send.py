@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -23,14 +23,17 @@ from scheduler.db import is_postgres, transaction
 from scheduler.delivery.compose import Composer
 from scheduler.delivery.retry import backoff_delay
 from scheduler.delivery.send_day import count_sent
-from scheduler.delivery.senders import Sender
+from scheduler.delivery.senders import OutgoingEmail, Sender
 from scheduler.errors import MessageRejected, SenderMisconfigured, StreamPaused, Throttled
 from scheduler.tables import Message, Occurrence
 
 log = logging.getLogger(__name__)
+message_t = Message.__table__  # type: ignore[attr-defined]
 
 MAX_ATTEMPTS = 8
 PAUSE_RETRY = timedelta(minutes=5)
+# Successful hand-offs are recorded in groups of this many (one transaction each).
+FINISH_EVERY = 20
 
 # How many messages the ramp allows now (the ramp store's atomic grant); the default
 # grants everything asked, for callers without a ramp (tests of the stage alone).
@@ -66,25 +69,75 @@ class SendStage:
     rand: Callable[[], float] = random.random
     # Set by a stopping worker (SIGTERM): end after the message in hand.
     stopping: Callable[[], bool] = lambda: False
+    # Set by a worker: a batch stops handing out messages once half their lease has run
+    # (and gives the rest back), so a slow batch never sends a message another worker
+    # may already have claimed again. Without it (``tick``), time stands still.
+    clock: Callable[[], datetime] | None = None
 
     def run(self, *, now: datetime, limit: int = 100) -> SendReport:
         report = SendReport()
         claimed = self._claim(now, limit)
         report.claimed = len(claimed)
-        for done, message_id in enumerate(claimed, start=1):
-            try:
-                self._send_one(message_id, now, report)
-            except Exception:
-                # The one in hand may have gone out: its lease expires and it is retried
-                # (at-least-once). The rest never reached the sender: try to give them back.
-                self._release_quietly(claimed[done:])
-                raise
-            if report.paused or self.stopping():
-                # The rest were never handed to the sender: give them back now rather
-                # than leave them leased (and stuck) until their lease runs out.
-                self.release(claimed[done:])
-                break
+        if not claimed:
+            return report
+        ready = self._compose(claimed, now, report)
+        sent: list[tuple[int, str]] = []
+        done = 0
+        try:
+            for message_id, email in ready:
+                done += 1
+                self._send_one(message_id, email, now, report, sent)
+                if len(sent) >= FINISH_EVERY:
+                    self._finish_sent(sent, now)
+                if report.paused or self.stopping() or self._lease_running_out(now):
+                    # The rest were never handed to the sender: give them back now rather
+                    # than leave them leased (and stuck) until their lease runs out.
+                    self.release([i for i, _ in ready[done:]])
+                    break
+        except Exception:
+            # The one in hand may have gone out: its lease expires and it is retried
+            # (at-least-once). The rest never reached the sender: try to give them back.
+            self._release_quietly([i for i, _ in ready[done:]])
+            raise
+        finally:
+            self._finish_sent(sent, now)
         return report
+
+    def _compose(
+        self, claimed: list[int], now: datetime, report: SendReport
+    ) -> list[tuple[int, OutgoingEmail]]:
+        """The claimed messages composed in one transaction, in claim order."""
+        with transaction(self.sessions) as session:
+            # Locked while composing, and still ours: a lease that ran out and was
+            # claimed by another worker is theirs now, so this one must not send it.
+            rows = session.scalars(
+                select(Message)
+                .where(
+                    col(Message.id).in_(claimed),
+                    col(Message.status) == "sending",
+                    col(Message.leased_by) == self.worker_id,
+                )
+                .with_for_update()
+            )
+            order = {message_id: n for n, message_id in enumerate(claimed)}
+            messages = sorted(rows, key=lambda m: order[m.id or 0])
+            if len(messages) < len(claimed):
+                log.warning("%d lease(s) lost before sending", len(claimed) - len(messages))
+            ready: list[tuple[int, OutgoingEmail]] = []
+            for message, email in zip(
+                messages, self.composer.compose_many(session, messages, now), strict=True
+            ):
+                assert message.id is not None
+                if email is None:
+                    message.status = "cancelled"
+                    message.lease_until = None
+                    report.cancelled += 1
+                else:
+                    ready.append((message.id, email))
+            return ready
+
+    def _lease_running_out(self, claimed_at: datetime) -> bool:
+        return self.clock is not None and self.clock() > claimed_at + self.lease / 2
 
     def _release_quietly(self, message_ids: list[int]) -> None:
         try:
@@ -157,16 +210,14 @@ class SendStage:
                 )
             return ids
 
-    def _send_one(self, message_id: int, now: datetime, report: SendReport) -> None:
-        with transaction(self.sessions) as session:
-            message = session.get(Message, message_id)
-            assert message is not None
-            email = self.composer.compose(session, message, now)
-            if email is None:
-                message.status = "cancelled"
-                message.lease_until = None
-                report.cancelled += 1
-                return
+    def _send_one(
+        self,
+        message_id: int,
+        email: OutgoingEmail,
+        now: datetime,
+        report: SendReport,
+        sent: list[tuple[int, str]],
+    ) -> None:
         try:
             provider_id = self.sender.send(email)
         except Throttled as exc:
@@ -189,7 +240,7 @@ class SendStage:
             log.exception("send of message %s failed unexpectedly", message_id)
             self._retry(message_id, now, type(exc).__name__, report)
         else:
-            self._finish(message_id, now, status="sent", provider_id=provider_id)
+            sent.append((message_id, provider_id))
             report.sent += 1
 
     def _retry(
@@ -243,6 +294,37 @@ class SendStage:
                 )
                 .values(status="sent" if status == "sent" else "failed")
             )
+
+    def _finish_sent(self, sent: list[tuple[int, str]], now: datetime) -> None:
+        """Record a group of hand-offs in one transaction (then empties ``sent``).
+
+        Grouping trades a little of the crash window for far fewer round trips: a worker
+        that dies before recording them leaves them ``sending`` under its lease, and they
+        go again when it expires, exactly like a send that was in flight.
+        """
+        if not sent:
+            return
+        ids = [message_id for message_id, _ in sent]
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(message_t)
+                .where(message_t.c.id == bindparam("b_id"))
+                .values(
+                    status="sent",
+                    lease_until=None,
+                    error=None,
+                    sent_at=now,
+                    ses_message_id=bindparam("b_provider"),
+                ),
+                [{"b_id": message_id, "b_provider": provider} for message_id, provider in sent],
+            )
+            session.execute(
+                update(Occurrence)
+                .where(col(Occurrence.message_id).in_(ids), col(Occurrence.status) == "batched")
+                .values(status="sent")
+            )
+            count_sent(session, self.stream, now.date(), len(ids))
+        sent.clear()
 
     def _release(self, message_id: int) -> None:
         with transaction(self.sessions) as session:

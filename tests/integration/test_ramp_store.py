@@ -367,6 +367,9 @@ class RecordingComposer:
             raw=b"Subject: hi\r\n\r\nhi",
         )
 
+    def compose_many(self, session: Session, messages: list[Message], now: datetime) -> list:
+        return [self.compose(session, message, now) for message in messages]
+
 
 class RecordingSender:
     name = "recording"
