@@ -23,6 +23,13 @@ from scheduler.delivery.compose import Composer
 from scheduler.delivery.render import Renderer
 from scheduler.delivery.send import SendStage
 from scheduler.delivery.senders import OutboxSender, Sender
+from scheduler.delivery.ses_ingest import EventIngestor
+from scheduler.delivery.sns import (
+    CertificateFetcher,
+    SubscriptionConfirmer,
+    https_certificate_fetcher,
+    https_subscription_confirmer,
+)
 from scheduler.delivery.tokens import TokenSigner
 from scheduler.directory import Directory
 from scheduler.keys import KeyStore
@@ -42,6 +49,10 @@ class App:
     rules: RuleStore
     keys: KeyStore
     pipeline: Pipeline
+    ses_events: EventIngestor
+    # Injectable so tests sign SNS messages with their own certificate, offline.
+    sns_certificate_fetcher: CertificateFetcher = https_certificate_fetcher
+    sns_confirmer: SubscriptionConfirmer = https_subscription_confirmer
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -88,6 +99,7 @@ def build_app(
         settings=settings, engine=engine, sessions=sessions, clock=clock, sender=sender,
         signer=signer, directory=Directory(sessions, on_task_changed=rules.on_task_changed),
         rules=rules, keys=KeyStore(sessions), pipeline=pipeline,
+        ses_events=EventIngestor(sessions, None, stream=settings.stream),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from scheduler.app import App
+from scheduler.web.ses_events import ses_events_router
 
 
 def create_web_app(app: App) -> FastAPI:
@@ -14,6 +15,7 @@ def create_web_app(app: App) -> FastAPI:
         description="Reminder rules, preferences and delivery for Time Plan.",
     )
     web.state.app = app
+    web.include_router(ses_events_router(app))
 
     @web.get("/healthz", tags=["ops"], summary="The process is up")
     def healthz() -> dict[str, str]:
