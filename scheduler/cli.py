@@ -217,6 +217,14 @@ def demo() -> None:
     typer.echo("seeded" if seed_if_empty(app, now=app.now()) else "database not empty: nothing seeded")
 
 
+# Sub-commands in their own modules; imported here, after `translated` exists.
+from scheduler.cli_events import events_cli  # noqa: E402
+from scheduler.cli_ses import ses_cli  # noqa: E402
+
+cli.add_typer(events_cli, name="events")
+cli.add_typer(ses_cli, name="ses")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -37,6 +37,7 @@ class Worker:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._lock: IO[str] | None = None
         self.stopped = threading.Event()
+        self._stopping = threading.Event()  # ends the SES events poller's loop
 
     def start(self) -> None:
         self._lock = acquire_sqlite_lock(self.app.settings.database_url)
@@ -44,17 +45,33 @@ class Worker:
         self._job("fire", pipeline.fire)
         self._job("decide+batch", lambda now: (pipeline.decide(now), pipeline.batch(now)))
         self._job("send", pipeline.send)
+        if self.app.settings.ses_events_queue_url:
+            self._start_event_poller(self.app.settings.ses_events_queue_url)
         self.scheduler.start()
         log.info("worker started")
 
     def stop(self) -> None:
         """Finish the jobs in hand, then return (SIGTERM/SIGINT)."""
+        self._stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
         self.stopped.set()
+
+    def _start_event_poller(self, queue_url: str) -> None:
+        """SES events from SQS: one job that long-polls until ``stop()`` (an interval job
+        would overlap its own 20-second receives). ``stop()`` waits for the receive in hand."""
+        from scheduler.delivery.ses import make_aws_client
+        from scheduler.delivery.sqs_poller import SqsPoller
+
+        settings = self.app.settings
+        client = make_aws_client("sqs", settings.ses_region, settings.aws_endpoint_url)
+        poller = SqsPoller(client, queue_url, self.app.ses_events, now=self.app.now)
+        self.scheduler.add_job(
+            poller.run, args=[self._stopping], id="ses-events", name="ses-events", max_instances=1
+        )
 
     def _job(self, name: str, stage: Callable[[datetime], Any]) -> None:
         def run() -> None:

@@ -27,11 +27,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scheduler.delivery.ramp_policy import Quota
+from scheduler.delivery.ses import make_aws_client
 from scheduler.errors import PeerError
 
 log = logging.getLogger(__name__)
@@ -55,16 +54,6 @@ EVENT_TYPES = frozenset(
 SUPPRESSED_REASONS = ("BOUNCE", "COMPLAINT")
 DKIM_KEY_LENGTH = "RSA_2048_BIT"
 SANDBOX_DAILY_QUOTA = 200.0
-
-
-def make_aws_client(service: str, region: str, endpoint_url: str | None = None) -> Any:
-    """A boto3 client with standard retries; ``endpoint_url`` points at a local peer (moto)."""
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
-    )
-    # boto3-stubs types clients per literal service name; this factory takes any name.
-    factory: Callable[..., Any] = boto3.client
-    return factory(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 @dataclass(frozen=True)
