@@ -202,17 +202,11 @@ def setup(
 def _ensure_topic(sns: Any, name: str, report: SetupReport) -> str:
     with aws_call("CreateTopic"):  # idempotent: returns the existing topic's ARN
         arn = str(sns.create_topic(Name=name)["TopicArn"])
-    with aws_call("GetTopicAttributes"):
-        attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-    if attributes.get("SignatureVersion") != "2":
-        # SHA256 signatures; version 1 is SHA1 (we verify both, but prefer the stronger).
-        with aws_call("SetTopicAttributes"):
-            sns.set_topic_attributes(
-                TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="2"
-            )
-        report.steps.append(Step(f"SNS topic {name} (SignatureVersion 2)", "updated"))
-    else:
-        report.steps.append(Step(f"SNS topic {name}", "unchanged"))
+    # SHA256 signatures (version 1 is SHA1; we verify both but ask for the stronger).
+    # Setting it is idempotent, and some peers do not echo the attribute back.
+    with aws_call("SetTopicAttributes"):
+        sns.set_topic_attributes(TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="2")
+    report.steps.append(Step(f"SNS topic {name} (SignatureVersion 2)", "ensured"))
     return arn
 
 
@@ -240,7 +234,6 @@ def _options_differ(current: Mapping[str, Any]) -> list[str]:
     reputation = current.get("ReputationOptions") or {}
     suppression = current.get("SuppressionOptions") or {}
     delivery = current.get("DeliveryOptions") or {}
-    sending = current.get("SendingOptions") or {}
     wrong = []
     if reputation.get("ReputationMetricsEnabled") is not True:
         wrong.append("ReputationOptions")
@@ -248,8 +241,9 @@ def _options_differ(current: Mapping[str, Any]) -> list[str]:
         wrong.append("SuppressionOptions")
     if delivery.get("TlsPolicy") != "REQUIRE":
         wrong.append("DeliveryOptions")
-    if sending.get("SendingEnabled") is False:
-        wrong.append("SendingOptions")
+    # SendingOptions are left alone on an existing set: a paused set was paused by an
+    # operator (or for a reason); setup must not resume it behind their back. ``check``
+    # reports it.
     return wrong
 
 
@@ -271,9 +265,6 @@ def _ensure_configuration_set(sesv2: Any, name: str, report: SetupReport) -> Non
         ),
         "DeliveryOptions": lambda: sesv2.put_configuration_set_delivery_options(
             ConfigurationSetName=name, TlsPolicy="REQUIRE"
-        ),
-        "SendingOptions": lambda: sesv2.put_configuration_set_sending_options(
-            ConfigurationSetName=name, SendingEnabled=True
         ),
     }
     for option in wrong:
