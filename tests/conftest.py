@@ -96,9 +96,7 @@ def _reset_postgres(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[Database]:
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         path = tmp_path / "reminders.db"
         shutil.copy(sqlite_template, path)
@@ -126,11 +124,12 @@ TEST_SIGNING_KEY = "test-signing-key-0123456789abcdef"
 
 
 @pytest.fixture
-def make_app(db: Database, tmp_path: Path) -> Iterator[Any]:
+def make_app(db: Database, tmp_path: Path) -> Any:
     """Build the real composition root on the ``db`` fixture with a fixed clock.
 
-    ``make_app(now, sender=None, **settings)`` → ``App``; the outbox lands in
-    ``tmp_path / "outbox"`` unless a sender is given.
+    ``make_app(now, sender=None, open_ramp=True, **settings)`` → ``App``; the outbox lands
+    in ``tmp_path / "outbox"`` unless a sender is given. ``open_ramp`` sets the ramp to a
+    manual limit no test reaches; ramp tests pass ``open_ramp=False``.
     """
     from scheduler.app import build_app
     from scheduler.clock import FixedClock
@@ -138,7 +137,9 @@ def make_app(db: Database, tmp_path: Path) -> Iterator[Any]:
 
     built: list[Any] = []
 
-    def factory(now: datetime, sender: Any = None, **overrides: Any) -> Any:
+    def factory(
+        now: datetime, sender: Any = None, *, open_ramp: bool = True, **overrides: Any
+    ) -> Any:
         values: dict[str, Any] = {
             "database_url": db.url,
             "database_schema": db.schema,
@@ -147,7 +148,10 @@ def make_app(db: Database, tmp_path: Path) -> Iterator[Any]:
             "signing_key_file": tmp_path / "signing.key",
         } | overrides
         app = build_app(Settings(**values), engine=db.engine, clock=FixedClock(now), sender=sender)
+        if open_ramp:
+            # Most tests are about something else than the warm-up limit: open it wide.
+            app.ramp.set_manual(10_000_000, 10_000.0, "tests", "test", now)
         built.append(app)
         return app
 
-    yield factory
+    return factory
