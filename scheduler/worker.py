@@ -34,9 +34,12 @@ RAMP_EVALUATION_SECONDS = 3600.0
 
 
 class Worker:
-    def __init__(self, app: App, *, interval: float = TICK_SECONDS) -> None:
+    def __init__(
+        self, app: App, *, interval: float = TICK_SECONDS, events_wait_seconds: int = 20
+    ) -> None:
         self.app = app
         self.interval = interval
+        self.events_wait_seconds = events_wait_seconds  # SQS long poll; stop() waits for it
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._lock: IO[str] | None = None
         self.stopped = threading.Event()
@@ -72,7 +75,10 @@ class Worker:
 
         settings = self.app.settings
         client = make_aws_client("sqs", settings.ses_region, settings.aws_endpoint_url)
-        poller = SqsPoller(client, queue_url, self.app.ses_events, now=self.app.now)
+        poller = SqsPoller(
+            client, queue_url, self.app.ses_events, now=self.app.now,
+            wait_seconds=self.events_wait_seconds,
+        )
         self.scheduler.add_job(
             poller.run, args=[self._stopping], id="ses-events", name="ses-events", max_instances=1
         )

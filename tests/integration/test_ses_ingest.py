@@ -231,12 +231,14 @@ def test_on_account_suppression_list_records_the_row_without_counting(
     assert send_day(sessions, date(2017, 8, 5)) == {}
 
 
-def test_a_second_hard_bounce_keeps_the_first_evidence(
+def test_a_second_hard_bounce_keeps_one_row_and_counts_twice(
     ingestor: EventIngestor, sessions: sessionmaker[Session]
 ) -> None:
     ingest(ingestor, load("event-bounce"), sns_id="first")
     ingest(ingestor, load("event-bounce"), sns_id="second")
-    assert suppressions(sessions, "recipient@example.com")["hard_bounce"][2] == "first"
+    rows_now = suppressions(sessions, "recipient@example.com")
+    assert list(rows_now) == ["hard_bounce"]
+    assert rows_now["hard_bounce"][1] is None  # still permanent
     assert send_day(sessions, date(2017, 8, 5)) == {"bounced": 2}
 
 
@@ -266,7 +268,7 @@ def test_repeated_transient_bounces_suppress_for_a_cool_off(
         "soft_bounce:suppressed",
     ]
     detail, expires_at, source = suppressions(sessions, "recipient@example.com")["soft_bounce"]
-    assert (detail, source) == ("MailboxFull", "t-2")
+    assert (detail, source) == ("3 transient bounces within 7 days", "t-2")
     expected = first + timedelta(days=2) + timedelta(days=14)
     assert datetime.fromisoformat(str(expires_at)).replace(tzinfo=UTC) == expected
     # Transient bounces do not count toward SES's bounce rate, nor ours.
