@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from scheduler.delivery.ses import make_aws_client
 from scheduler.worker import Worker
+from tests.conftest import TEST_SIGNING_KEY
 from tests.moto_server import MOTO_REGION
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ses"
@@ -51,3 +52,48 @@ def test_the_worker_polls_the_queue_and_stops_cleanly(make_app: Any, moto_reset:
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_events_poll_once_drains_the_queue(
+    db: Any, moto_reset: str, monkeypatch: Any, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from scheduler.cli import cli
+
+    sqs = make_aws_client("sqs", MOTO_REGION, moto_reset)
+    queue_url = sqs.create_queue(QueueName="timeplan-ses-events")["QueueUrl"]
+    for name in ("event-complaint", "event-bounce"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=(FIXTURES / f"{name}.json").read_text())
+    env = db.env() | {
+        "REMINDERS_SES_EVENTS_QUEUE_URL": queue_url,
+        "REMINDERS_AWS_ENDPOINT_URL": moto_reset,
+        "REMINDERS_SES_REGION": MOTO_REGION,
+        "REMINDERS_SIGNING_KEYS": TEST_SIGNING_KEY,
+        "REMINDERS_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["events", "poll", "--once", "--wait-seconds", "0"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert (report["received"], report["ingested"], report["deleted"]) == (2, 2, 2)
+    with db.engine.connect() as conn:
+        reasons = conn.execute(text("SELECT reason FROM suppression ORDER BY reason")).scalars()
+        assert list(reasons) == ["complaint", "hard_bounce"]
+
+
+def test_events_poll_needs_a_queue(db: Any, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from scheduler.cli import Exit, cli
+
+    for name, value in (db.env() | {"REMINDERS_SIGNING_KEYS": TEST_SIGNING_KEY}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REMINDERS_SES_EVENTS_QUEUE_URL", raising=False)
+    result = CliRunner().invoke(cli, ["events", "poll", "--once"])
+    assert isinstance(result.exception, Exit)
+    assert result.exception.code == 2
+    assert "REMINDERS_SES_EVENTS_QUEUE_URL" in str(result.exception)
