@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,6 +37,7 @@ from scheduler.delivery.ses_events import (
     effects,
     status_supersedes,
 )
+from scheduler.preferences.store import upsert_suppression
 from scheduler.preferences.suppression import (
     SOFT_BOUNCE_COOLOFF,
     SOFT_BOUNCE_LIMIT,
@@ -46,8 +47,11 @@ from scheduler.preferences.suppression import (
     soft_bounce_expiry,
 )
 from scheduler.tables import Message as MessageRow
-from scheduler.tables import Preference, Recipient, Suppression, Topic, TransientBounce
+from scheduler.tables import Preference, Recipient, Topic, TransientBounce
 from scheduler.tables import SesEvent as SesEventRow
+
+if TYPE_CHECKING:
+    from scheduler.preferences.store import PreferenceStore
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +80,9 @@ _RANK_OF_STORED: dict[str, MessageStatus] = {
     "failed": MessageStatus.RENDERING_FAILED,
 }
 
-_suppression_t = Suppression.__table__  # type: ignore[attr-defined]
 _preference_t = Preference.__table__  # type: ignore[attr-defined]
 _ses_event_t = SesEventRow.__table__  # type: ignore[attr-defined]
 _transient_t = TransientBounce.__table__  # type: ignore[attr-defined]
-
-
-class PreferenceStoreLike(Protocol):
-    """What the ingestor may use of ``scheduler.preferences.store.PreferenceStore``.
-
-    Nothing is required today: every write here must share the event's transaction, so
-    the ingestor writes suppression, bounce evidence and preference rows through its own
-    session-bound upserts below (same tables, same keys, same semantics).
-    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +114,9 @@ class EventIngestor:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        preferences_store: PreferenceStoreLike | None = None,
+        # Accepted for the composition root; its methods each open their own transaction,
+        # so ingestion writes through the store module's session-level ``upsert_suppression``.
+        preferences_store: PreferenceStore | None = None,
         *,
         stream: str,
         soft_bounces: SoftBouncePolicy | None = None,
@@ -219,7 +215,7 @@ class EventIngestor:
             session,
             effect.email,
             "soft_bounce",
-            detail=effect.bounce_subtype,
+            detail=f"{len(times)} transient bounces within {self._soft.window.days} days",
             source_event=event.event_id,
             now=now,
             expires_at=expiry,
@@ -256,36 +252,17 @@ def _suppress(
     now: datetime,
     expires_at: datetime | None = None,
 ) -> None:
-    """Upsert one suppression row for the address (scope ``all``).
-
-    Permanent reasons keep their first evidence (an existing row is left alone); a
-    soft-bounce row only ever moves its expiry later.
-    """
-    dialect = postgresql if is_postgres(session) else sqlite
-    statement = dialect.insert(_suppression_t).values(
-        email_hash=email_hash(email),
-        reason=reason,
-        scope="all",
-        detail=(detail or "")[:200],
-        expires_at=expires_at,
+    """The preference store's own upsert, inside this event's transaction: a permanent
+    block wins over an expiring one and the later expiry wins, so replays and late events
+    never shorten a block."""
+    upsert_suppression(
+        session,
+        email_hash(email),
+        reason,
+        now=now,
+        detail=detail or "",
         source_event=source_event,
-        created_at=now,
-    )
-    keys = ["email_hash", "reason", "scope"]
-    if expires_at is None:
-        session.execute(statement.on_conflict_do_nothing(index_elements=keys))
-        return
-    current = _suppression_t.c.expires_at
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=keys,
-            set_={
-                "expires_at": statement.excluded.expires_at,
-                "source_event": statement.excluded.source_event,
-                "detail": statement.excluded.detail,
-            },
-            where=current.is_(None) | (current < statement.excluded.expires_at),
-        )
+        expires_at=expires_at,
     )
 
 
