@@ -233,9 +233,11 @@ cli.add_typer(ses_cli, name="ses")
 
 
 def main() -> None:
+    # Our own progress at INFO; libraries (alembic, botocore, apscheduler) only when it matters.
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("scheduler").setLevel(logging.INFO)
     try:
         cli()
     except Exit as exc:
