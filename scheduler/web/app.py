@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from scheduler.app import App
 from scheduler.web import problems
+from scheduler.web.ses_events import ses_events_router
 
 
 def create_web_app(app: App) -> FastAPI:
@@ -16,6 +17,7 @@ def create_web_app(app: App) -> FastAPI:
     )
     web.state.app = app
     problems.install(web)
+    web.include_router(ses_events_router(app))
 
     @web.get("/healthz", tags=["ops"], summary="The process is up")
     def healthz() -> dict[str, str]:
