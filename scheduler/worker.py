@@ -51,9 +51,12 @@ Loop = Callable[[threading.Event], None]
 
 
 class Worker:
-    def __init__(self, app: App, *, interval: float = TICK_SECONDS) -> None:
+    def __init__(
+        self, app: App, *, interval: float = TICK_SECONDS, events_wait_seconds: int = 20
+    ) -> None:
         self.app = app
         self.interval = interval
+        self.events_wait_seconds = events_wait_seconds  # SQS long poll; stop() waits for it
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._lock: IO[str] | None = None
         # Set on SIGTERM/SIGINT: no new batches. ``stopped`` wakes whoever waits on us.
@@ -129,12 +132,21 @@ class Worker:
         self.scheduler.add_job(loop, args=[self._stopping], id=name, name=name, max_instances=1)
 
     def _start_event_poller(self, queue_url: str) -> None:
-        """Extension point: SES events from SQS (``REMINDERS_SES_EVENTS_QUEUE_URL``).
+        """SES events from SQS: a loop that long-polls until ``stop()`` (an interval job
+        would overlap its own 20-second receives). ``stop()`` waits for the receive in hand."""
+        from scheduler.delivery.ses import make_aws_client
+        from scheduler.delivery.sqs_poller import SqsPoller
 
-        The SES events helper plugs its poller in here with :meth:`add_loop`; until that
-        lands, the worker says so once instead of silently ignoring the setting.
-        """
-        log.warning("SES events queue %s is set, but this build has no SQS poller", queue_url)
+        settings = self.app.settings
+        client = make_aws_client("sqs", settings.ses_region, settings.aws_endpoint_url)
+        poller = SqsPoller(
+            client,
+            queue_url,
+            self.app.ses_events,
+            now=self.app.now,
+            wait_seconds=self.events_wait_seconds,
+        )
+        self.add_loop("ses-events", poller.run)
 
     def _decide_and_batch(self, now: datetime) -> None:
         self.app.pipeline.decide(now)

@@ -172,6 +172,5 @@ def _insert_occurrences(session: Session, values: list[dict[str, Any]]) -> int:
         .on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
         .returning(occ_t.c.id)
     )
-    # The rows inserted, counted from RETURNING: an executemany's rowcount is -1 with
-    # psycopg's batched "insertmanyvalues" mode, and a conflict returns no row.
+    # RETURNING yields only the rows inserted, so a conflict (already fired) is not counted.
     return len(session.execute(statement, values).all())
