@@ -156,13 +156,15 @@ def _serve(host: str, port: int, *, with_worker: bool, demo: bool) -> None:
     from scheduler.worker import Worker, install_stop_signals
 
     app = load_app()
+    worker = Worker(app) if with_worker else None
+    if worker is not None:
+        worker.claim_database()  # a second worker on one SQLite file refuses here
     if app.settings.dialect == "sqlite":
         migrations.upgrade(app.engine)  # the embedded default sets itself up
     if demo and seed_if_empty(app, now=app.now()):
         typer.echo("seeded the demo: a reminder is due within a minute")
     if app.settings.sender == "outbox":
         typer.echo(f"mail lands in {app.settings.outbox_dir.resolve()}/ as .eml files")
-    worker = Worker(app) if with_worker else None
     if worker is not None:
         # uvicorn restores these after its own graceful shutdown and re-raises the signal
         # to them: the worker then stops (leases released) and the process exits 0.

@@ -71,8 +71,16 @@ class Worker:
     def worker_id(self) -> str:
         return self.app.pipeline.send_stage.worker_id
 
+    def claim_database(self) -> None:
+        """On SQLite, take the one-worker lock (or refuse); a no-op once held or on PostgreSQL.
+
+        ``reminders run`` calls it before migrating, so a second process refuses before it
+        writes anything."""
+        if self._lock is None:
+            self._lock = acquire_sqlite_lock(self.app.settings.database_url)
+
     def start(self) -> None:
-        self._lock = acquire_sqlite_lock(self.app.settings.database_url)
+        self.claim_database()
         _quiet_apscheduler()
         pipeline = self.app.pipeline
         pipeline.stopping = pipeline.send_stage.stopping = self._stopping.is_set
