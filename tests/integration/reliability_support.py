@@ -39,6 +39,17 @@ def seed_due_reminders(engine: Engine, count: int, *, due: datetime | None = Non
     at = due or now - timedelta(seconds=1)
     schedule = json.dumps({"kind": "once", "at": at.isoformat().replace("+00:00", "Z")})
     values = {"now": now, "at": at, "n": count, "schedule": schedule, "due": at + timedelta(days=1)}
+    series, schedule_sql = "generate_series(1, :n) AS g", "CAST(:schedule AS json)"
+    if engine.dialect.name == "sqlite":
+        # SQLite stores UTC instants naive (db.UTCDateTime) and has no generate_series.
+        values = {
+            k: v.replace(tzinfo=None) if isinstance(v, datetime) else v for k, v in values.items()
+        }
+        schedule_sql = ":schedule"  # CAST AS json would give NUMERIC affinity: 0
+        series = (
+            "(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < :n) "
+            "SELECT g FROM s)"
+        )
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO workspace (id, name, updated_at) VALUES ('w1', 'Launch', :now)"),
@@ -56,7 +67,7 @@ def seed_due_reminders(engine: Engine, count: int, *, due: datetime | None = Non
             text(
                 "INSERT INTO recipient (id, email, timezone, locale, status, created_at, "
                 "updated_at) SELECT 'r' || g, 'r' || g || '@example.com', 'UTC', 'en', "
-                "'active', :now, :now FROM generate_series(1, :n) AS g"
+                f"'active', :now, :now FROM {series}"
             ),
             values,
         )
@@ -64,8 +75,8 @@ def seed_due_reminders(engine: Engine, count: int, *, due: datetime | None = Non
             text(
                 "INSERT INTO reminder_rule (id, recipient_id, task_id, topic, schedule, active, "
                 "next_fire_at, version, created_at, updated_at) SELECT 'rule' || g, 'r' || g, "
-                "'t1', 'task-reminder', CAST(:schedule AS json), true, :at, 1, :now, :now "
-                "FROM generate_series(1, :n) AS g"
+                f"'t1', 'task-reminder', {schedule_sql}, true, :at, 1, :now, :now "
+                f"FROM {series}"
             ),
             values,
         )
