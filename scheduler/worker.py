@@ -20,6 +20,7 @@ SQLite has no row locks: a second worker on the same SQLite file refuses to star
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import signal
@@ -30,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
 
@@ -85,8 +87,10 @@ class Worker:
         pipeline = self.app.pipeline
         pipeline.stopping = pipeline.send_stage.stopping = self._stopping.is_set
         pipeline.clock = pipeline.send_stage.clock = self.app.now
-        self.add_stage("fire", pipeline.fire)
-        self.add_stage("decide+batch", self._decide_and_batch)
+        # Each stage that moved work wakes the next at once, so a reminder waits for one
+        # tick (fire's), not three, between its due instant and the sender.
+        self.add_stage("fire", lambda now: pipeline.fire(now).fired, then="decide+batch")
+        self.add_stage("decide+batch", self._decide_and_batch, then="send")
         self.add_stage("send", pipeline.send)
         self.add_stage("ramp", self.app.ramp.evaluate_day, every=RAMP_EVALUATION_SECONDS)
         self.add_stage("retention", self.retention.run, every=RETENTION_SECONDS)
@@ -114,15 +118,18 @@ class Worker:
 
     # -- the jobs --------------------------------------------------------------------
 
-    def add_stage(self, name: str, stage: Stage, *, every: float | None = None) -> None:
+    def add_stage(
+        self, name: str, stage: Stage, *, every: float | None = None, then: str | None = None
+    ) -> None:
         """A job that runs ``stage(now)`` every ``every`` seconds (the tick by default).
 
         A job with its own period also runs once at start, so a daily or hourly duty is
-        not postponed by a restart.
+        not postponed by a restart. When ``stage`` returns a positive count, the job named
+        ``then`` runs at once instead of on its next tick.
         """
         first = {} if every is None else {"next_run_time": datetime.now(UTC)}
         self.scheduler.add_job(
-            self._guarded(name, stage),
+            self._guarded(name, stage, then),
             "interval",
             seconds=every or self.interval,
             id=name,
@@ -156,16 +163,23 @@ class Worker:
         )
         self.add_loop("ses-events", poller.run)
 
-    def _decide_and_batch(self, now: datetime) -> None:
+    def _decide_and_batch(self, now: datetime) -> int:
         self.app.pipeline.decide(now)
-        self.app.pipeline.batch(self.app.now())
+        return self.app.pipeline.batch(self.app.now()).queued
 
-    def _guarded(self, name: str, stage: Stage) -> Callable[[], None]:
+    def _wake(self, name: str) -> None:
+        # Shutting down, the job may be gone already: nothing to wake then.
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+
+    def _guarded(self, name: str, stage: Stage, then: str | None = None) -> Callable[[], None]:
         def run() -> None:
             if self._stopping.is_set():
                 return
             try:
-                stage(self.app.now())
+                moved = stage(self.app.now())
+                if then is not None and isinstance(moved, int) and moved > 0:
+                    self._wake(then)
             except Exception as exc:
                 # A stage failure (database restart, peer outage) must not kill the
                 # ticker: the next tick tries again; nothing is lost, state is in the DB.

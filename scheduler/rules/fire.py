@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +56,10 @@ def fire_due(
             occurrences.append(_occurrence(row, instants, now))
             advances.append(_rule_update(row, planned, instants[-1], now))
             report.coalesced += len(instants) - 1
+        if is_postgres(session):
+            report.fired = _insert_occurrences_unnest(session, occurrences)
+            _advance_rules_unnest(session, advances)
+            return report
         report.fired = _insert_occurrences(session, occurrences)
         session.execute(
             update(rule_t)
@@ -174,3 +178,49 @@ def _insert_occurrences(session: Session, values: list[dict[str, Any]]) -> int:
     )
     # RETURNING yields only the rows inserted, so a conflict (already fired) is not counted.
     return len(session.execute(statement, values).all())
+
+
+# PostgreSQL: one statement per batch, with the rows as arrays. An executemany sends one
+# UPDATE per rule and a multi-row VALUES insert makes the driver parse a statement as
+# long as the batch; ``unnest`` keeps each a few hundred bytes whatever the batch size
+# (/work/shared/reference/scheduling-engines.md §5: "bulk unnest() updates").
+_OCCURRENCE_COLUMNS = (
+    "rule_id", "rule_version", "recipient_id", "topic", "task_id", "workspace_id", "fire_at",
+    "status", "coalesced", "created_at",
+)  # fmt: skip
+_INSERT_UNNEST = text(
+    "INSERT INTO occurrence (rule_id, rule_version, recipient_id, topic, task_id, "
+    "workspace_id, fire_at, status, coalesced, created_at) SELECT * FROM unnest("
+    "CAST(:rule_id AS text[]), CAST(:rule_version AS int[]), CAST(:recipient_id AS text[]), "
+    "CAST(:topic AS text[]), CAST(:task_id AS text[]), CAST(:workspace_id AS text[]), "
+    "CAST(:fire_at AS timestamptz[]), CAST(:status AS text[]), CAST(:coalesced AS int[]), "
+    "CAST(:created_at AS timestamptz[])) "
+    "ON CONFLICT (rule_id, fire_at) DO NOTHING RETURNING id"
+)
+_ADVANCE_UNNEST = text(
+    "UPDATE reminder_rule AS r SET next_fire_at = v.next, anchor_local = v.anchor, "
+    "remaining_count = v.remaining, last_fired_at = v.last, updated_at = :now "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:nexts AS timestamptz[]), "
+    "CAST(:anchors AS text[]), CAST(:remainings AS int[]), CAST(:lasts AS timestamptz[])) "
+    "AS v(id, next, anchor, remaining, last) WHERE r.id = v.id"
+)
+
+
+def _insert_occurrences_unnest(session: Session, values: list[dict[str, Any]]) -> int:
+    arrays = {name: [row[name] for row in values] for name in _OCCURRENCE_COLUMNS}
+    # RETURNING yields only the rows inserted, so a conflict (already fired) is not counted.
+    return len(session.execute(_INSERT_UNNEST, arrays).all())
+
+
+def _advance_rules_unnest(session: Session, advances: list[dict[str, Any]]) -> None:
+    session.execute(
+        _ADVANCE_UNNEST,
+        {
+            "ids": [a["b_id"] for a in advances],
+            "nexts": [a["b_next"] for a in advances],
+            "anchors": [a["b_anchor"] for a in advances],
+            "remainings": [a["b_remaining"] for a in advances],
+            "lasts": [a["b_last"] for a in advances],
+            "now": advances[0]["b_now"],
+        },
+    )
