@@ -102,6 +102,7 @@ def build_app(
         stream=settings.stream,
         grant=ramp.grant,
         on_paused=ramp.on_stream_paused,
+        concurrency=settings.send_concurrency,
     )
     pipeline = Pipeline(
         sessions=sessions,

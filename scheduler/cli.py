@@ -165,14 +165,18 @@ def _serve(host: str, port: int, *, with_worker: bool, demo: bool) -> None:
         typer.echo("seeded the demo: a reminder is due within a minute")
     if app.settings.sender == "outbox":
         typer.echo(f"mail lands in {app.settings.outbox_dir.resolve()}/ as .eml files")
+    server = uvicorn.Server(
+        uvicorn.Config(create_web_app(app), host=host, port=port, log_level="warning")
+    )
     if worker is not None:
-        # uvicorn restores these after its own graceful shutdown and re-raises the signal
-        # to them: the worker then stops (leases released) and the process exits 0.
-        install_stop_signals(worker)
+        # A signal before uvicorn installs its own handlers (it starts slowly) stops the
+        # server too; after, uvicorn restores these on its graceful shutdown and re-raises
+        # the signal to them: the worker then stops (leases released) and we exit 0.
+        install_stop_signals(worker, also=lambda: setattr(server, "should_exit", True))
         worker.start()
     typer.echo(f"serving on http://{host}:{port} (Ctrl-C stops)")
     try:
-        uvicorn.run(create_web_app(app), host=host, port=port, log_level="warning")
+        server.run()
     finally:
         if worker is not None:
             worker.stop()

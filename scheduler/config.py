@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     min_rule_interval_seconds: int = Field(default=300, ge=60)
     lease_seconds: int = Field(default=60, ge=5)
     stage_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Sends in flight at once per worker process (delivery/handoff.py).
+    send_concurrency: int = Field(default=8, ge=1, le=64)
     # Final occurrences/messages and SES events older than this are deleted (retention.py).
     retention_days: int = Field(default=30, ge=1)
     host: str = "127.0.0.1"

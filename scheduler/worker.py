@@ -206,11 +206,14 @@ class Worker:
             log.info("released %d leased message(s) back to the queue", released)
 
 
-def install_stop_signals(worker: Worker) -> None:
-    """SIGTERM and SIGINT ask ``worker`` to stop (the caller then calls ``stop()``)."""
+def install_stop_signals(worker: Worker, *, also: Callable[[], None] | None = None) -> None:
+    """SIGTERM and SIGINT ask ``worker`` to stop (the caller then calls ``stop()``), and
+    call ``also`` (``reminders run`` stops its web server with it)."""
 
     def handle(_signum: int, _frame: FrameType | None) -> None:
         worker.request_stop()
+        if also is not None:
+            also()
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from scheduler.db import is_postgres, transaction
 from scheduler.delivery.compose import Composer
+from scheduler.delivery.handoff import Handoff
 from scheduler.delivery.retry import backoff_delay
 from scheduler.delivery.send_day import count_sent
 from scheduler.delivery.senders import OutgoingEmail, Sender
@@ -73,6 +74,12 @@ class SendStage:
     # (and gives the rest back), so a slow batch never sends a message another worker
     # may already have claimed again. Without it (``tick``), time stands still.
     clock: Callable[[], datetime] | None = None
+    # Sends in flight at once per worker (delivery/handoff.py); 1 sends in claim order.
+    concurrency: int = 1
+    _handoff: Handoff = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._handoff = Handoff(lambda email: self.sender.send(email), self.concurrency)
 
     def run(self, *, now: datetime, limit: int = 100) -> SendReport:
         report = SendReport()
@@ -82,22 +89,22 @@ class SendStage:
             return report
         ready = self._compose(claimed, now, report)
         sent: list[tuple[int, str]] = []
-        done = 0
+
+        def halted() -> bool:
+            return report.paused or self.stopping() or self._lease_running_out(now)
+
         try:
-            for message_id, email in ready:
-                done += 1
-                self._send_one(message_id, email, now, report, sent)
+            for message_id, outcome in self._handoff.run(ready, halted):
+                self._send_one(message_id, outcome, now, report, sent)
                 if len(sent) >= FINISH_EVERY:
                     self._finish_sent(sent, now)
-                if report.paused or self.stopping() or self._lease_running_out(now):
-                    # The rest were never handed to the sender: give them back now rather
-                    # than leave them leased (and stuck) until their lease runs out.
-                    self.release([i for i, _ in ready[done:]])
-                    break
+            # Those never handed to the sender: give them back now rather than leave them
+            # leased (and stuck) until their lease runs out.
+            self.release(self._handoff.unsent)
         except Exception:
-            # The one in hand may have gone out: its lease expires and it is retried
+            # Those in flight may have gone out: their leases expire and they are retried
             # (at-least-once). The rest never reached the sender: try to give them back.
-            self._release_quietly([i for i, _ in ready[done:]])
+            self._release_quietly(self._handoff.unsent)
             raise
         finally:
             self._finish_sent(sent, now)
@@ -158,7 +165,9 @@ class SendStage:
                     col(Message.leased_by) == self.worker_id,
                 )
                 .values(
-                    status="queued", lease_until=None, leased_by=None,
+                    status="queued",
+                    lease_until=None,
+                    leased_by=None,
                     attempts=Message.attempts - 1,
                 )
             )
@@ -213,13 +222,14 @@ class SendStage:
     def _send_one(
         self,
         message_id: int,
-        email: OutgoingEmail,
+        outcome: Callable[[], str],
         now: datetime,
         report: SendReport,
         sent: list[tuple[int, str]],
     ) -> None:
+        """Record what the sender made of one message (``outcome`` returns or raises)."""
         try:
-            provider_id = self.sender.send(email)
+            provider_id = outcome()
         except Throttled as exc:
             self._retry(message_id, now, str(exc), report)
         except StreamPaused as exc:
@@ -260,8 +270,8 @@ class SendStage:
                 report.failed += 1
             else:
                 message.status = "retry"
-                wait = delay if delay is not None else backoff_delay(
-                    message.attempts, rand=self.rand
+                wait = (
+                    delay if delay is not None else backoff_delay(message.attempts, rand=self.rand)
                 )
                 message.next_attempt_at = now + wait
                 report.retried += 1

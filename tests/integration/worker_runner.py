@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from scheduler.app import build_app
@@ -36,15 +37,18 @@ class RecordingSender:
         self._fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._outbox = outbox
         self._calls = 0
+        self._lock = threading.Lock()
         start, _, count = os.environ.get("RUNNER_THROTTLE", "0:0").partition(":")
         self._throttled = range(int(start), int(start) + int(count or 0))
         self._pause_at = int(os.environ.get("RUNNER_PAUSE_AT", "0"))
 
     def send(self, email: OutgoingEmail) -> str:
-        self._calls += 1
-        if self._calls in self._throttled:
+        with self._lock:  # the send stage calls from several threads
+            self._calls += 1
+            call = self._calls
+        if call in self._throttled:
             raise Throttled("Maximum sending rate exceeded (injected)")
-        if self._calls == self._pause_at:
+        if call == self._pause_at:
             raise StreamPaused("Account sending paused (injected)")
         if self._outbox is not None:
             self._outbox.send(email)
