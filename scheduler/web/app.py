@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from scheduler.app import App
+from scheduler.web import api, problems
 
 
 def create_web_app(app: App) -> FastAPI:
@@ -14,6 +15,8 @@ def create_web_app(app: App) -> FastAPI:
         description="Reminder rules, preferences and delivery for Time Plan.",
     )
     web.state.app = app
+    problems.install(web)
+    api.install(web, app)
 
     @web.get("/healthz", tags=["ops"], summary="The process is up")
     def healthz() -> dict[str, str]:
