@@ -161,7 +161,7 @@ def encode_cursor(rule: ReminderRule) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         return raw.decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("not a cursor from this API", field="cursor") from None

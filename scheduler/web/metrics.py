@@ -126,7 +126,10 @@ def make_metrics(sessions: sessionmaker[Session], now: Callable[[], datetime]) -
         "reminders_send_latency_seconds",
         "Seconds from a batch window's close to the hand-off to the sender",
         buckets=LATENCY_BUCKETS,
-        registry=registry,
+        registry=None,
     )
+    # Registration order is scrape order: the collector observes new sends first, so the
+    # histogram collected after it already includes them.
     registry.register(EngineCollector(sessions, now, send_latency))
+    registry.register(send_latency)
     return Metrics(registry=registry, send_latency=send_latency)
