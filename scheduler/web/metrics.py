@@ -61,14 +61,14 @@ class EngineCollector:
             "Occurrences by status and deciding layer",
             labels=["status", "layer"],
         )
-        query = select(Occurrence.status, Occurrence.layer, func.count()).group_by(
-            Occurrence.status, Occurrence.layer
+        query = select(col(Occurrence.status), col(Occurrence.layer), func.count()).group_by(
+            col(Occurrence.status), col(Occurrence.layer)
         )
         for status, layer, count in session.execute(query):
             occurrences.add_metric([status, layer or "none"], count)
         messages = GaugeMetricFamily("reminders_messages", "Messages by status", labels=["status"])
         for status, count in session.execute(
-            select(Message.status, func.count()).group_by(Message.status)
+            select(col(Message.status), func.count()).group_by(col(Message.status))
         ):
             messages.add_metric([status], count)
         return [occurrences, messages]
@@ -99,17 +99,16 @@ class EngineCollector:
         with self._lock:  # two concurrent scrapes must not observe a message twice
             since = self._watermark or self.now() - FIRST_LOOKBACK
             rows = session.execute(
-                select(Message.sent_at, Message.window_end)
+                select(col(Message.sent_at), col(Message.window_end))
                 .where(col(Message.sent_at) > since)
                 .order_by(col(Message.sent_at))
                 .limit(MAX_OBSERVED_PER_SCRAPE)
             ).all()
             for sent_at, window_end in rows:
-                self.send_latency.observe(max(0.0, (sent_at - window_end).total_seconds()))
-            if rows:
-                self._watermark = rows[-1][0]
-            elif self._watermark is None:
-                self._watermark = since
+                if sent_at is not None:  # the WHERE excludes NULL; the column type allows it
+                    self.send_latency.observe(max(0.0, (sent_at - window_end).total_seconds()))
+                    self._watermark = sent_at
+            self._watermark = self._watermark or since
 
 
 @dataclass

@@ -285,6 +285,15 @@ BAD_INPUTS = [
         422,
         "timezone",
     ),
+    ("NUL in a name", "put", "/v1/workspaces/w2", {"name": "a\x00b"}, 422, "name"),
+    (
+        "NUL in a schedule",
+        "post",
+        "/v1/rules",
+        {**RULE, "id": "r9", "schedule": {"kind": "relative", "offset": "-PT30M\x00"}},
+        422,
+        "schedule",
+    ),
     ("bad email", "put", "/v1/recipients/u2", {"email": "not an address"}, 422, "email"),
     (
         "bad quiet hours",
