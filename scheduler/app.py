@@ -20,6 +20,8 @@ from scheduler.clock import Clock, SystemClock
 from scheduler.config import Settings, load_settings
 from scheduler.db import make_engine, session_factory
 from scheduler.delivery.compose import Composer
+from scheduler.delivery.ramp import RampStore
+from scheduler.delivery.ramp_policy import RampConfig
 from scheduler.delivery.render import Renderer
 from scheduler.delivery.send import SendStage
 from scheduler.delivery.senders import OutboxSender, Sender
@@ -27,6 +29,7 @@ from scheduler.delivery.tokens import TokenSigner
 from scheduler.directory import Directory
 from scheduler.keys import KeyStore
 from scheduler.pipeline import Pipeline
+from scheduler.preferences.store import PreferenceStore
 from scheduler.rules.store import RuleStore
 
 
@@ -42,6 +45,8 @@ class App:
     rules: RuleStore
     keys: KeyStore
     pipeline: Pipeline
+    preferences: PreferenceStore
+    ramp: RampStore
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -74,20 +79,24 @@ def build_app(
         renderer=Renderer(), signer=signer, base_url=settings.base_url,
         mail_domain=settings.mail_domain,
     )
+    ramp = RampStore(sessions, RampConfig(), stream=settings.stream)
     send_stage = SendStage(
         sessions=sessions, sender=sender, composer=composer,
         worker_id=worker_id or f"{socket.gethostname()}:{os.getpid()}",
         lease=timedelta(seconds=settings.lease_seconds), stream=settings.stream,
+        grant=ramp.grant, on_paused=ramp.on_stream_paused,
     )
     pipeline = Pipeline(
         sessions=sessions, send_stage=send_stage,
         batch_window=timedelta(seconds=settings.batch_window_seconds),
         batch_max_items=settings.batch_max_items, batch_size=settings.stage_batch_size,
+        expire_waiting=ramp.expire,
     )
     return App(
         settings=settings, engine=engine, sessions=sessions, clock=clock, sender=sender,
         signer=signer, directory=Directory(sessions, on_task_changed=rules.on_task_changed),
-        rules=rules, keys=KeyStore(sessions), pipeline=pipeline,
+        rules=rules, keys=KeyStore(sessions), pipeline=pipeline, ramp=ramp,
+        preferences=PreferenceStore(sessions),
     )
 
 

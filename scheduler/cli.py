@@ -15,6 +15,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from scheduler.cli_explain import explain_command
+from scheduler.cli_ramp import ramp_cli
 from scheduler.errors import ConfigurationError, Conflict, InvalidInput, NotFound, ReminderError
 from scheduler.inputs import parse_instant
 
@@ -33,6 +35,7 @@ rules_cli = typer.Typer(help="Reminder rules.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(rules_cli, name="rules")
+cli.add_typer(ramp_cli, name="ramp")
 
 
 class Exit(Exception):
@@ -214,11 +217,17 @@ def demo() -> None:
 
     app = load_app()
     migrations.upgrade(app.engine)
-    typer.echo("seeded" if seed_if_empty(app, now=app.now()) else "database not empty: nothing seeded")
+    seeded = seed_if_empty(app, now=app.now())
+    typer.echo("seeded" if seeded else "database not empty: nothing seeded")
+
+
+cli.command("explain")(translated(explain_command))
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         cli()
     except Exit as exc:

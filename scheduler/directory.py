@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from scheduler.db import transaction
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.inputs import RecipientIn, TaskIn, WorkspaceIn, validate
-from scheduler.tables import Recipient, Task, Workspace
+from scheduler.tables import Recipient, Suppression, Task, Workspace
 
 TaskHook = Callable[[Session, Task, "datetime | None", str, datetime], None]
 
@@ -42,6 +44,14 @@ class Directory:
                 # preferences are gone, its suppressions (keyed by address) remain.
                 row.status = "active"
                 row.deleted_at = None
+                # Its deletion tombstone lapses (kept as history, no longer in force).
+                session.execute(
+                    update(Suppression)
+                    .where(col(Suppression.recipient_id) == recipient_id,
+                           col(Suppression.reason) == "account_deleted",
+                           col(Suppression.expires_at).is_(None))
+                    .values(expires_at=now)
+                )
             row.email = body.email
             row.name = body.name
             row.timezone = body.timezone

@@ -111,9 +111,9 @@ class WorkspaceIn(Strict):
 class TaskIn(Strict):
     workspace_id: Id
     title: Annotated[str, Field(min_length=1, max_length=500)]
-    url: Annotated[str | None, Field(max_length=2000), AfterValidator(lambda v: v and _http_url(v))] = (
-        None
-    )
+    url: Annotated[
+        str | None, Field(max_length=2000), AfterValidator(lambda v: v and _http_url(v))
+    ] = None
     due_at: AwareDatetime | None = None
     status: Literal["open", "done", "deleted"] = "open"
 

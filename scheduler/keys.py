@@ -43,9 +43,7 @@ class KeyStore:
     def create(self, scopes: set[str], *, now: datetime, name: str = "") -> str:
         unknown = set(scopes) - SCOPES
         if not scopes or unknown:
-            raise InvalidInput(
-                f"scope must be one of {', '.join(sorted(SCOPES))}", field="scope"
-            )
+            raise InvalidInput(f"scope must be one of {', '.join(sorted(SCOPES))}", field="scope")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with transaction(self._sessions) as session:

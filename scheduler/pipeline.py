@@ -6,6 +6,7 @@ did, so the worker can sleep only when a stage found no work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,6 +43,8 @@ class Pipeline:
     batch_window: timedelta
     batch_max_items: int
     batch_size: int = 500
+    # Expires the send backlog past its topics' max_lateness (the ramp store's step).
+    expire_waiting: Callable[[datetime], int] | None = None
 
     def fire(self, now: datetime) -> FireReport:
         total = FireReport()
@@ -69,8 +72,11 @@ class Pipeline:
         total = BatchReport()
         for _ in range(MAX_ROUNDS):
             report = batch_ready(
-                self.sessions, now=now, window=self.batch_window,
-                max_items=self.batch_max_items, batch_size=self.batch_size,
+                self.sessions,
+                now=now,
+                window=self.batch_window,
+                max_items=self.batch_max_items,
+                batch_size=self.batch_size,
             )
             total.attached += report.attached
             total.opened += report.opened
@@ -81,6 +87,8 @@ class Pipeline:
 
     def send(self, now: datetime, limit: int = 100) -> SendReport:
         total = SendReport()
+        if self.expire_waiting is not None:
+            self.expire_waiting(now)
         for _ in range(MAX_ROUNDS):
             report = self.send_stage.run(now=now, limit=limit)
             for name in ("claimed", "sent", "retried", "failed", "cancelled"):
@@ -97,7 +105,13 @@ class Pipeline:
         batched = self.batch(now)
         sent = self.send(now)
         return TickReport(
-            fired=fired.fired, decided=decided.decided, batched=batched.attached,
-            queued=batched.queued, sent=sent.sent, retried=sent.retried, failed=sent.failed,
-            cancelled=sent.cancelled, by_status=dict(decided.by_status),
+            fired=fired.fired,
+            decided=decided.decided,
+            batched=batched.attached,
+            queued=batched.queued,
+            sent=sent.sent,
+            retried=sent.retried,
+            failed=sent.failed,
+            cancelled=sent.cancelled,
+            by_status=dict(decided.by_status),
         )

@@ -41,7 +41,9 @@ def _utc_required() -> Any:
     return Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-def _fk(target: str, *, nullable: bool = True, index: bool = True, ondelete: str | None = None) -> Any:
+def _fk(
+    target: str, *, nullable: bool = True, index: bool = True, ondelete: str | None = None
+) -> Any:
     return Field(
         default=None,
         sa_column=Column(
@@ -138,10 +140,13 @@ class Occurrence(SQLModel, table=True):
     )
 
     id: int | None = Field(
-        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     )
     rule_id: str = Field(
-        sa_column=Column(String(ID), ForeignKey("reminder_rule.id", ondelete="CASCADE"), nullable=False)
+        sa_column=Column(
+            String(ID), ForeignKey("reminder_rule.id", ondelete="CASCADE"), nullable=False
+        )
     )
     rule_version: int = Field(default=1)
     recipient_id: str = Field(max_length=ID, index=True)
@@ -162,7 +167,9 @@ class Occurrence(SQLModel, table=True):
     )
     message_id: int | None = Field(
         default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("message.id"), index=True),
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), ForeignKey("message.id"), index=True
+        ),
     )
     created_at: datetime = _utc_required()
 
@@ -175,7 +182,8 @@ class Message(SQLModel, table=True):
     )
 
     id: int | None = Field(
-        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     )
     recipient_id: str = Field(max_length=ID)
     topic: str = Field(max_length=64)

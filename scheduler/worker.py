@@ -15,7 +15,7 @@ import fcntl
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +28,9 @@ from scheduler.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+# The ramp's daily evaluation is idempotent per UTC day; checking hourly (and at start)
+# applies it soon after midnight without depending on one process being up at 00:00.
+RAMP_EVALUATION_SECONDS = 3600.0
 
 
 class Worker:
@@ -44,6 +47,7 @@ class Worker:
         self._job("fire", pipeline.fire)
         self._job("decide+batch", lambda now: (pipeline.decide(now), pipeline.batch(now)))
         self._job("send", pipeline.send)
+        self._job("ramp", self.app.ramp.evaluate_day, every=RAMP_EVALUATION_SECONDS)
         self.scheduler.start()
         log.info("worker started")
 
@@ -56,7 +60,9 @@ class Worker:
             self._lock = None
         self.stopped.set()
 
-    def _job(self, name: str, stage: Callable[[datetime], Any]) -> None:
+    def _job(
+        self, name: str, stage: Callable[[datetime], Any], *, every: float | None = None
+    ) -> None:
         def run() -> None:
             try:
                 stage(self.app.now())
@@ -65,9 +71,10 @@ class Worker:
                 # ticker: the next tick tries again; nothing is lost, state is in the DB.
                 log.exception("stage %s failed; retrying on the next tick", name)
 
+        first = {} if every is None else {"next_run_time": datetime.now(UTC)}
         self.scheduler.add_job(
-            run, "interval", seconds=self.interval, id=name, name=name,
-            max_instances=1, coalesce=True, misfire_grace_time=None,
+            run, "interval", seconds=every or self.interval, id=name, name=name,
+            max_instances=1, coalesce=True, misfire_grace_time=None, **first,
         )
 
 

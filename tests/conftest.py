@@ -12,7 +12,9 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -20,6 +22,8 @@ from sqlalchemy.exc import OperationalError
 
 from scheduler import migrations
 from scheduler.db import make_engine
+
+pytest_plugins = ["tests.moto_server"]
 
 POSTGRES_URL = os.environ.get(
     "REMINDERS_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
@@ -92,9 +96,7 @@ def _reset_postgres(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[Database]:
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         path = tmp_path / "reminders.db"
         shutil.copy(sqlite_template, path)
@@ -116,3 +118,40 @@ def pg(postgres_schema: str) -> Iterator[Database]:
     _reset_postgres(engine)
     yield Database("postgresql", POSTGRES_URL, postgres_schema, engine)
     engine.dispose()
+
+
+TEST_SIGNING_KEY = "test-signing-key-0123456789abcdef"
+
+
+@pytest.fixture
+def make_app(db: Database, tmp_path: Path) -> Any:
+    """Build the real composition root on the ``db`` fixture with a fixed clock.
+
+    ``make_app(now, sender=None, open_ramp=True, **settings)`` → ``App``; the outbox lands
+    in ``tmp_path / "outbox"`` unless a sender is given. ``open_ramp`` sets the ramp to a
+    manual limit no test reaches; ramp tests pass ``open_ramp=False``.
+    """
+    from scheduler.app import build_app
+    from scheduler.clock import FixedClock
+    from scheduler.config import Settings
+
+    built: list[Any] = []
+
+    def factory(
+        now: datetime, sender: Any = None, *, open_ramp: bool = True, **overrides: Any
+    ) -> Any:
+        values: dict[str, Any] = {
+            "database_url": db.url,
+            "database_schema": db.schema,
+            "outbox_dir": tmp_path / "outbox",
+            "signing_keys": TEST_SIGNING_KEY,
+            "signing_key_file": tmp_path / "signing.key",
+        } | overrides
+        app = build_app(Settings(**values), engine=db.engine, clock=FixedClock(now), sender=sender)
+        if open_ramp:
+            # Most tests are about something else than the warm-up limit: open it wide.
+            app.ramp.set_manual(10_000_000, 10_000.0, "tests", "test", now)
+        built.append(app)
+        return app
+
+    return factory

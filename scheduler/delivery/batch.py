@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from scheduler.db import is_postgres, transaction
 from scheduler.tables import Message, Occurrence, Topic
@@ -47,8 +48,16 @@ def batch_ready(
         essential = {t.key: t.essential for t in session.scalars(select(Topic))}
         for (recipient_id, topic), group in groups.items():
             _lock_key(session, recipient_id, topic)
-            _attach(session, group, window=window, max_items=max_items, now=now,
-                    essential=essential.get(topic, False), stream=stream, report=report)
+            _attach(
+                session,
+                group,
+                window=window,
+                max_items=max_items,
+                now=now,
+                essential=essential.get(topic, False),
+                stream=stream,
+                report=report,
+            )
         report.queued = _close_windows(session, now=now, max_items=max_items)
     return report
 
@@ -57,11 +66,11 @@ def _claim_ready(session: Session, now: datetime, limit: int) -> list[Occurrence
     query = (
         select(Occurrence)
         .where(
-            Occurrence.status.in_(("ready", "deferred")),  # type: ignore[attr-defined]
-            Occurrence.ready_at <= now,  # type: ignore[operator]
-            Occurrence.message_id.is_(None),  # type: ignore[union-attr]
+            col(Occurrence.status).in_(("ready", "deferred")),
+            col(Occurrence.ready_at) <= now,
+            col(Occurrence.message_id).is_(None),
         )
-        .order_by(Occurrence.ready_at, Occurrence.id)  # type: ignore[arg-type]
+        .order_by(col(Occurrence.ready_at), col(Occurrence.id))
         .limit(limit)
     )
     if is_postgres(session):
@@ -81,11 +90,11 @@ def _open_window(session: Session, recipient_id: str, topic: str) -> Message | N
     query = (
         select(Message)
         .where(
-            Message.recipient_id == recipient_id,
-            Message.topic == topic,
-            Message.status == "collecting",
+            col(Message.recipient_id) == recipient_id,
+            col(Message.topic) == topic,
+            col(Message.status) == "collecting",
         )
-        .order_by(Message.window_start.desc())  # type: ignore[attr-defined]
+        .order_by(col(Message.window_start).desc())
         .limit(1)
     )
     return session.scalars(query).first()
@@ -107,8 +116,16 @@ def _attach(
     for occ in group:
         assert occ.ready_at is not None
         if message is None or message.item_count >= max_items or occ.ready_at >= message.window_end:
-            message = _new_window(session, recipient_id, topic, occ.ready_at, window, now,
-                                  essential=essential, stream=stream)
+            message = _new_window(
+                session,
+                recipient_id,
+                topic,
+                occ.ready_at,
+                window,
+                now,
+                essential=essential,
+                stream=stream,
+            )
             report.opened += 1
         occ.message_id = message.id
         occ.status = "batched"
@@ -133,8 +150,8 @@ def _new_window(
     # Two windows of one key cannot share a start instant (unique row); a full window
     # followed at once by the next item opens the next one a microsecond later.
     latest = session.scalar(
-        select(func.max(Message.window_start)).where(
-            Message.recipient_id == recipient_id, Message.topic == topic
+        select(func.max(col(Message.window_start))).where(
+            col(Message.recipient_id) == recipient_id, col(Message.topic) == topic
         )
     )
     if latest is not None and start <= latest:
@@ -158,9 +175,9 @@ def _close_windows(session: Session, *, now: datetime, max_items: int) -> int:
     result = session.execute(
         update(Message)
         .where(
-            Message.status == "collecting",
-            or_(Message.window_end <= now, Message.item_count >= max_items),  # type: ignore[operator]
+            col(Message.status) == "collecting",
+            or_(col(Message.window_end) <= now, col(Message.item_count) >= max_items),
         )
         .values(status="queued", next_attempt_at=now)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from scheduler.delivery.mime import build_message, to_bytes
 from scheduler.delivery.render import RenderContext, Renderer, RenderItem
@@ -38,8 +39,10 @@ class Composer:
         items = list(
             session.scalars(
                 select(Occurrence)
-                .where(Occurrence.message_id == message.id, Occurrence.status == "batched")
-                .order_by(Occurrence.fire_at, Occurrence.id)  # type: ignore[arg-type]
+                .where(
+                    col(Occurrence.message_id) == message.id, col(Occurrence.status) == "batched"
+                )
+                .order_by(col(Occurrence.fire_at), col(Occurrence.id))
             )
         )
         topic = session.get(Topic, message.topic)
@@ -62,6 +65,7 @@ class Composer:
             message_id=str(message.id),
         )
         token = self.signer.sign(claim, now=now)
+        preferences_token = self.signer.sign_preferences(message.recipient_id, now=now)
         base = self.base_url.rstrip("/")
         rendered = self.renderer.render(
             RenderContext(
@@ -71,7 +75,7 @@ class Composer:
                 items=render_items,
                 total=len(render_items),
                 unsubscribe_url=f"{base}/u/{token}",
-                preferences_url=f"{base}/preferences/{self.signer.sign_preferences(message.recipient_id, now=now)}",
+                preferences_url=f"{base}/preferences/{preferences_token}",
                 why=_why(message.topic),
                 now=now,
             )
@@ -102,17 +106,24 @@ class Composer:
     def _still_wanted(
         self, session: Session, occ: Occurrence, ctx: RecipientContext, topic: Topic, now: datetime
     ) -> bool:
-        rule = session.get(ReminderRule, occ.rule_id)
-        if rule is None or not rule.active or rule.version != occ.rule_version:
-            _drop(occ, None, "the rule changed or was removed before sending")
-            return False
+        # The task first: finishing a task also retires its rules, and "the task was
+        # done" is the reason support staff need to see.
         task = session.get(Task, occ.task_id) if occ.task_id else None
         if task is not None and task.status != "open":
             _drop(occ, None, f"the task was {task.status} before sending")
             return False
+        rule = session.get(ReminderRule, occ.rule_id)
+        if rule is None or not rule.active or rule.version != occ.rule_version:
+            _drop(occ, None, "the rule changed or was removed before sending")
+            return False
         decision = resolve(
-            recipient=ctx.recipient, topic=topic_view(topic), workspace_id=occ.workspace_id,
-            task_id=occ.task_id, preferences=ctx.preferences, suppressions=ctx.suppressions, now=now,
+            recipient=ctx.recipient,
+            topic=topic_view(topic),
+            workspace_id=occ.workspace_id,
+            task_id=occ.task_id,
+            preferences=ctx.preferences,
+            suppressions=ctx.suppressions,
+            now=now,
         )
         # Quiet hours were honoured when the item was deferred; only blocks count now.
         if decision.outcome is Outcome.BLOCKED:

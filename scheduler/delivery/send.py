@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from scheduler.db import is_postgres, transaction
 from scheduler.delivery.compose import Composer
@@ -76,25 +77,28 @@ class SendStage:
     def _claim(self, now: datetime, limit: int) -> list[int]:
         with transaction(self.sessions) as session:
             due = or_(
-                and_(Message.status.in_(("queued", "retry")), Message.next_attempt_at <= now),  # type: ignore[attr-defined, operator]
-                and_(Message.status == "sending", Message.lease_until < now),  # type: ignore[operator]
+                and_(
+                    col(Message.status).in_(("queued", "retry")),
+                    col(Message.next_attempt_at) <= now,
+                ),
+                and_(col(Message.status) == "sending", col(Message.lease_until) < now),
             )
             query = (
-                select(Message.id)
-                .where(Message.stream == self.stream, due)
+                select(col(Message.id))
+                .where(col(Message.stream) == self.stream, due)
                 # Over the ramp limit, essential mail goes first, then the earliest due.
-                .order_by(Message.essential.desc(), Message.due_at, Message.id)  # type: ignore[attr-defined, arg-type]
+                .order_by(col(Message.essential).desc(), col(Message.due_at), col(Message.id))
                 .limit(limit)
             )
             if is_postgres(session):
                 query = query.with_for_update(skip_locked=True)
-            ids = [int(i) for i in session.scalars(query)]
+            ids = [int(i) for i in session.scalars(query) if i is not None]
             allowed = self.grant(session, len(ids), now) if ids else 0
             ids = ids[:allowed]
             if ids:
                 session.execute(
                     update(Message)
-                    .where(Message.id.in_(ids))  # type: ignore[union-attr]
+                    .where(col(Message.id).in_(ids))
                     .values(
                         status="sending",
                         lease_until=now + self.lease,
@@ -137,8 +141,13 @@ class SendStage:
             report.sent += 1
 
     def _retry(
-        self, message_id: int, now: datetime, error: str, report: SendReport,
-        *, delay: timedelta | None = None,
+        self,
+        message_id: int,
+        now: datetime,
+        error: str,
+        report: SendReport,
+        *,
+        delay: timedelta | None = None,
     ) -> None:
         with transaction(self.sessions) as session:
             message = session.get(Message, message_id)
@@ -155,8 +164,13 @@ class SendStage:
             message.lease_until = None
 
     def _finish(
-        self, message_id: int, now: datetime, *, status: str,
-        provider_id: str | None = None, error: str | None = None,
+        self,
+        message_id: int,
+        now: datetime,
+        *,
+        status: str,
+        provider_id: str | None = None,
+        error: str | None = None,
     ) -> None:
         with transaction(self.sessions) as session:
             message = session.get(Message, message_id)
@@ -170,7 +184,9 @@ class SendStage:
                 count_sent(session, self.stream, now.date(), 1)
             session.execute(
                 update(Occurrence)
-                .where(Occurrence.message_id == message_id, Occurrence.status == "batched")
+                .where(
+                    col(Occurrence.message_id) == message_id, col(Occurrence.status) == "batched"
+                )
                 .values(status="sent" if status == "sent" else "failed")
             )
 
@@ -178,7 +194,7 @@ class SendStage:
         with transaction(self.sessions) as session:
             session.execute(
                 update(Message)
-                .where(Message.id == message_id)  # type: ignore[arg-type]
+                .where(col(Message.id) == message_id)
                 .values(status="queued", lease_until=None, attempts=Message.attempts - 1)
             )
 

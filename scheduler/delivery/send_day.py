@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from scheduler.db import is_postgres
 from scheduler.tables import SendDay
 
-COLUMNS = frozenset({"granted", "sent", "delivered", "bounced", "complained", "rejected", "delayed"})
+COLUMNS = frozenset(
+    {"granted", "sent", "delivered", "bounced", "complained", "rejected", "delayed"}
+)
 send_day_t = SendDay.__table__  # type: ignore[attr-defined]
 
 

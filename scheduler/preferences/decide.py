@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from scheduler.db import is_postgres, transaction
 from scheduler.preferences.decision import Layer, Outcome
@@ -46,8 +48,8 @@ def decide_pending(
     with transaction(sessions) as session:
         query = (
             select(Occurrence)
-            .where(Occurrence.status == "pending")
-            .order_by(Occurrence.fire_at)  # type: ignore[arg-type]
+            .where(col(Occurrence.status) == "pending")
+            .order_by(col(Occurrence.fire_at))
             .limit(batch_size)
         )
         if is_postgres(session):
@@ -70,10 +72,11 @@ def decide_pending(
     return report
 
 
-def _by_id(session: Session, model: type, ids: set[str]) -> dict[str, object]:
+def _by_id(session: Session, model: Any, ids: set[str]) -> dict[str, object]:
     if not ids:
         return {}
-    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}  # type: ignore[attr-defined]
+    rows = session.scalars(select(model).where(col(model.id).in_(ids)))
+    return {row.id: row for row in rows}
 
 
 def _verdict(

@@ -12,6 +12,7 @@ from datetime import time
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from scheduler.preferences.decision import (
     PreferenceSet,
@@ -73,18 +74,20 @@ def load_contexts(session: Session, recipient_ids: Iterable[str]) -> dict[str, R
     ids = sorted(set(recipient_ids))
     if not ids:
         return {}
-    recipients = {r.id: r for r in session.scalars(select(Recipient).where(Recipient.id.in_(ids)))}
+    recipients = {
+        r.id: r for r in session.scalars(select(Recipient).where(col(Recipient.id).in_(ids)))
+    }
     prefs: dict[str, list[Preference]] = defaultdict(list)
-    for pref in session.scalars(select(Preference).where(Preference.recipient_id.in_(ids))):
+    for pref in session.scalars(select(Preference).where(col(Preference.recipient_id).in_(ids))):
         prefs[pref.recipient_id].append(pref)
     hashes = {rid: email_hash(r.email) for rid, r in recipients.items() if r.email}
     by_hash: dict[str, list[Suppression]] = defaultdict(list)
     if hashes:
         query = select(Suppression).where(
-            Suppression.email_hash.in_(set(hashes.values())),
+            col(Suppression.email_hash).in_(set(hashes.values())),
             or_(
-                Suppression.reason != SuppressionReason.ACCOUNT_DELETED,
-                Suppression.recipient_id.in_(ids),
+                col(Suppression.reason) != SuppressionReason.ACCOUNT_DELETED,
+                col(Suppression.recipient_id).in_(ids),
             ),
         )
         for sup in session.scalars(query):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from scheduler.rules.timezones import local_to_utc
 from scheduler.tables import Task
@@ -24,17 +25,19 @@ def end_of_local_day(now: datetime, zone: ZoneInfo) -> datetime:
     return local_to_utc(datetime.combine(tomorrow, time(0, 0)), zone)
 
 
-def digest_tasks(session: Session, workspace_id: str, *, zone: ZoneInfo, now: datetime) -> list[Task]:
+def digest_tasks(
+    session: Session, workspace_id: str, *, zone: ZoneInfo, now: datetime
+) -> list[Task]:
     """Open tasks of the workspace due before the end of the recipient's day, oldest first."""
     query = (
         select(Task)
         .where(
-            Task.workspace_id == workspace_id,
-            Task.status == "open",
-            Task.due_at.is_not(None),  # type: ignore[union-attr]
-            Task.due_at < end_of_local_day(now, zone),  # type: ignore[operator]
+            col(Task.workspace_id) == workspace_id,
+            col(Task.status) == "open",
+            col(Task.due_at).is_not(None),
+            col(Task.due_at) < end_of_local_day(now, zone),
         )
-        .order_by(Task.due_at, Task.id)
+        .order_by(col(Task.due_at), col(Task.id))
         .limit(DIGEST_LIMIT)
     )
     return list(session.scalars(query))

@@ -95,10 +95,18 @@ def _claim(session: Session, now: datetime, limit: int) -> list[Row[Any]]:
         return []
     query = (
         select(
-            rule_t.c.id, rule_t.c.recipient_id, rule_t.c.task_id, rule_t.c.workspace_id,
-            rule_t.c.topic, rule_t.c.schedule, rule_t.c.next_fire_at, rule_t.c.anchor_local,
-            rule_t.c.remaining_count, rule_t.c.version,
-            recipient_t.c.timezone.label("recipient_timezone"), task_t.c.due_at,
+            rule_t.c.id,
+            rule_t.c.recipient_id,
+            rule_t.c.task_id,
+            rule_t.c.workspace_id,
+            rule_t.c.topic,
+            rule_t.c.schedule,
+            rule_t.c.next_fire_at,
+            rule_t.c.anchor_local,
+            rule_t.c.remaining_count,
+            rule_t.c.version,
+            recipient_t.c.timezone.label("recipient_timezone"),
+            task_t.c.due_at,
         )
         .join(recipient_t, recipient_t.c.id == rule_t.c.recipient_id)
         .outerjoin(task_t, task_t.c.id == rule_t.c.task_id)
@@ -130,9 +138,15 @@ def _advance(row: Row[Any], now: datetime) -> tuple[list[datetime], Planned | No
 
 def _occurrence(row: Row[Any], instants: list[datetime], now: datetime) -> dict[str, Any]:
     return {
-        "rule_id": row.id, "rule_version": row.version, "recipient_id": row.recipient_id,
-        "topic": row.topic, "task_id": row.task_id, "workspace_id": row.workspace_id,
-        "fire_at": instants[-1], "status": "pending", "coalesced": len(instants) - 1,
+        "rule_id": row.id,
+        "rule_version": row.version,
+        "recipient_id": row.recipient_id,
+        "topic": row.topic,
+        "task_id": row.task_id,
+        "workspace_id": row.workspace_id,
+        "fire_at": instants[-1],
+        "status": "pending",
+        "coalesced": len(instants) - 1,
         "created_at": now,
     }
 
@@ -153,8 +167,6 @@ def _rule_update(
 
 def _insert_occurrences(session: Session, values: list[dict[str, Any]]) -> int:
     dialect = postgresql if is_postgres(session) else sqlite
-    statement = dialect.insert(occ_t).on_conflict_do_nothing(
-        index_elements=["rule_id", "fire_at"]
-    )
+    statement = dialect.insert(occ_t).on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
     result = session.execute(statement, values)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

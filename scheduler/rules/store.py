@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
 
 from scheduler.db import transaction
 from scheduler.errors import Conflict, InvalidInput, NotFound
@@ -93,11 +94,11 @@ class RuleStore:
     def list_for_recipient(
         self, recipient_id: str, *, after: str | None = None, limit: int = 50
     ) -> Sequence[ReminderRule]:
-        query = select(ReminderRule).where(ReminderRule.recipient_id == recipient_id)
+        query = select(ReminderRule).where(col(ReminderRule.recipient_id) == recipient_id)
         if after:
-            query = query.where(ReminderRule.id > after)  # type: ignore[operator]
+            query = query.where(col(ReminderRule.id) > after)
         with self._sessions() as session:
-            return list(session.scalars(query.order_by(ReminderRule.id).limit(limit)))
+            return list(session.scalars(query.order_by(col(ReminderRule.id)).limit(limit)))
 
     # --- change -------------------------------------------------------------------
 
@@ -118,7 +119,9 @@ class RuleStore:
             assert recipient is not None
             if body.schedule is not None:
                 rule.schedule = schedule_to_json(schedule)
-            _apply_plan(rule, self._first(schedule, recipient, task, now, check=body.schedule is not None))
+            _apply_plan(
+                rule, self._first(schedule, recipient, task, now, check=body.schedule is not None)
+            )
             rule.version += 1
             rule.updated_at = now
             _cancel_pending(session, [rule.id], "the rule changed")
@@ -143,14 +146,22 @@ class RuleStore:
             parent = session.get(Occurrence, occurrence_id)
             if parent is None:
                 raise NotFound(f"occurrence {occurrence_id} does not exist")
-            taken = session.scalar(select(Occurrence).where(Occurrence.snoozed_from == parent.id))
+            taken = session.scalar(
+                select(Occurrence).where(col(Occurrence.snoozed_from) == parent.id)
+            )
             if taken is not None:
                 return taken  # a double tap snoozes once
             child = Occurrence(
-                rule_id=parent.rule_id, rule_version=parent.rule_version,
-                recipient_id=parent.recipient_id, topic=parent.topic, task_id=parent.task_id,
-                workspace_id=parent.workspace_id, fire_at=now + timedelta(minutes=body.minutes),
-                status="snoozed", snoozed_from=parent.id, created_at=now,
+                rule_id=parent.rule_id,
+                rule_version=parent.rule_version,
+                recipient_id=parent.recipient_id,
+                topic=parent.topic,
+                task_id=parent.task_id,
+                workspace_id=parent.workspace_id,
+                fire_at=now + timedelta(minutes=body.minutes),
+                status="snoozed",
+                snoozed_from=parent.id,
+                created_at=now,
             )
             session.add(child)
             session.flush()
@@ -163,7 +174,9 @@ class RuleStore:
     ) -> None:
         rules = list(
             session.scalars(
-                select(ReminderRule).where(ReminderRule.task_id == task.id, ReminderRule.active)
+                select(ReminderRule).where(
+                    col(ReminderRule.task_id) == task.id, col(ReminderRule.active)
+                )
             )
         )
         if task.status != "open":
@@ -177,14 +190,18 @@ class RuleStore:
         recipient_zones = {
             r.id: r.timezone
             for r in session.scalars(
-                select(Recipient).where(Recipient.id.in_({rule.recipient_id for rule in rules}))
+                select(Recipient).where(
+                    col(Recipient.id).in_({rule.recipient_id for rule in rules})
+                )
             )
         }
         for rule in rules:
             schedule = parse_schedule(rule.schedule)
             if schedule.kind != "relative":
                 continue
-            zone = resolve_zone(getattr(schedule, "timezone", None) or recipient_zones[rule.recipient_id])
+            zone = resolve_zone(
+                getattr(schedule, "timezone", None) or recipient_zones[rule.recipient_id]
+            )
             # Re-plan from now: a due date moved into the past does not fire late.
             _apply_plan(rule, next_fire_at(schedule, zone=zone, after=now, due_at=task.due_at))
             rule.version += 1
@@ -196,7 +213,9 @@ class RuleStore:
     def _targets(self, session: Session, body: RuleIn) -> tuple[Recipient, Task | None]:
         recipient = session.get(Recipient, body.recipient_id)
         if recipient is None or recipient.status != "active":
-            raise InvalidInput(f"recipient {body.recipient_id!r} does not exist", field="recipient_id")
+            raise InvalidInput(
+                f"recipient {body.recipient_id!r} does not exist", field="recipient_id"
+            )
         _require_topic(session, body.topic)
         task = None
         if body.task_id is not None:
@@ -229,7 +248,9 @@ class RuleStore:
             raise InvalidInput("a relative schedule needs a task", field="schedule.kind")
         return next_fire_at(schedule, zone=zone, after=now, due_at=due_at)
 
-    def _same_or_conflict(self, existing: ReminderRule, body: RuleIn, schedule: Schedule) -> ReminderRule:
+    def _same_or_conflict(
+        self, existing: ReminderRule, body: RuleIn, schedule: Schedule
+    ) -> ReminderRule:
         same = (
             existing.recipient_id == body.recipient_id
             and existing.task_id == body.task_id
@@ -261,8 +282,8 @@ def _cancel_pending(session: Session, rule_ids: list[str], reason: str) -> None:
     session.execute(
         update(Occurrence)
         .where(
-            Occurrence.rule_id.in_(rule_ids),  # type: ignore[attr-defined]
-            Occurrence.status.in_(("pending", "ready", "deferred", "snoozed")),  # type: ignore[attr-defined]
+            col(Occurrence.rule_id).in_(rule_ids),
+            col(Occurrence.status).in_(("pending", "ready", "deferred", "snoozed")),
         )
         .values(status="cancelled", reason=reason)
     )

@@ -22,4 +22,7 @@ def create_web_app(app: App) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    from scheduler.web.ops_ramp import router as ops_ramp
+
+    web.include_router(ops_ramp)
     return web

@@ -47,11 +47,17 @@ def test_bad_setting_names_the_variable(
     ("name", "value"),
     [("REMINDERS_SENDER", "carrier-pigeon"), ("REMINDERS_DATABASE_URL", "not a url")],
 )
-def test_cli_refuses_bad_configuration_before_writing(tmp_path: Path, name: str, value: str) -> None:
+def test_cli_refuses_bad_configuration_before_writing(
+    tmp_path: Path, name: str, value: str
+) -> None:
     env = {**os.environ, name: value}
     result = subprocess.run(
         [sys.executable, "-m", "scheduler", "db", "upgrade"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
