@@ -9,8 +9,6 @@ half-written.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, FastAPI
 
 from scheduler import migrations
@@ -21,14 +19,10 @@ from scheduler.web.body_limit import BodySizeLimit
 from scheduler.web.metrics import make_metrics
 from scheduler.web.problems import PROBLEM_RESPONSES
 
-# FastAPI answers 400 itself for a body it cannot decode (not UTF-8, bad multipart).
-MALFORMED: dict[int | str, dict[str, Any]] = {
-    400: {**PROBLEM_RESPONSES[422], "description": "Malformed request body"}
-}
 v1 = APIRouter(
     prefix="/v1",
     dependencies=[Depends(require_scope("rules"))],
-    responses={**PROBLEM_RESPONSES, **MALFORMED},
+    responses=PROBLEM_RESPONSES,
 )
 v1.include_router(api_directory.router)
 v1.include_router(api_rules.router)

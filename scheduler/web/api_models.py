@@ -127,7 +127,10 @@ class ExplainItem(Out):
         description="the layer that blocked or deferred; null when nothing did"
     )
     reason: str | None
-    send_at: datetime | None
+    send_at: datetime | None = Field(description="when it was or will be handed to the sender")
+    status: str | None = Field(
+        default=None, description="the stored occurrence status; null for a predicted instant"
+    )
 
 
 class Explanation(BaseModel):
