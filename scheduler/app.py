@@ -25,6 +25,13 @@ from scheduler.delivery.ramp_policy import RampConfig
 from scheduler.delivery.render import Renderer
 from scheduler.delivery.send import SendStage
 from scheduler.delivery.senders import OutboxSender, Sender
+from scheduler.delivery.ses_ingest import EventIngestor
+from scheduler.delivery.sns import (
+    CertificateFetcher,
+    SubscriptionConfirmer,
+    https_certificate_fetcher,
+    https_subscription_confirmer,
+)
 from scheduler.delivery.tokens import TokenSigner
 from scheduler.directory import Directory
 from scheduler.keys import KeyStore
@@ -47,6 +54,10 @@ class App:
     pipeline: Pipeline
     preferences: PreferenceStore
     ramp: RampStore
+    ses_events: EventIngestor
+    # Injectable so tests sign SNS messages with their own certificate, offline.
+    sns_certificate_fetcher: CertificateFetcher = https_certificate_fetcher
+    sns_confirmer: SubscriptionConfirmer = https_subscription_confirmer
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -97,6 +108,7 @@ def build_app(
         signer=signer, directory=Directory(sessions, on_task_changed=rules.on_task_changed),
         rules=rules, keys=KeyStore(sessions), pipeline=pipeline, ramp=ramp,
         preferences=PreferenceStore(sessions),
+        ses_events=EventIngestor(sessions, None, stream=settings.stream),
     )
 
 

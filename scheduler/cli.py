@@ -224,10 +224,20 @@ def demo() -> None:
 cli.command("explain")(translated(explain_command))
 
 
+# Sub-commands in their own modules; imported here, after `translated` exists.
+from scheduler.cli_events import events_cli  # noqa: E402
+from scheduler.cli_ses import ses_cli  # noqa: E402
+
+cli.add_typer(events_cli, name="events")
+cli.add_typer(ses_cli, name="ses")
+
+
 def main() -> None:
+    # Our own progress at INFO; libraries (alembic, botocore, apscheduler) only when it matters.
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("scheduler").setLevel(logging.INFO)
     try:
         cli()
     except Exit as exc:

@@ -34,12 +34,16 @@ RAMP_EVALUATION_SECONDS = 3600.0
 
 
 class Worker:
-    def __init__(self, app: App, *, interval: float = TICK_SECONDS) -> None:
+    def __init__(
+        self, app: App, *, interval: float = TICK_SECONDS, events_wait_seconds: int = 20
+    ) -> None:
         self.app = app
         self.interval = interval
+        self.events_wait_seconds = events_wait_seconds  # SQS long poll; stop() waits for it
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._lock: IO[str] | None = None
         self.stopped = threading.Event()
+        self._stopping = threading.Event()  # ends the SES events poller's loop
 
     def start(self) -> None:
         self._lock = acquire_sqlite_lock(self.app.settings.database_url)
@@ -48,17 +52,36 @@ class Worker:
         self._job("decide+batch", lambda now: (pipeline.decide(now), pipeline.batch(now)))
         self._job("send", pipeline.send)
         self._job("ramp", self.app.ramp.evaluate_day, every=RAMP_EVALUATION_SECONDS)
+        if self.app.settings.ses_events_queue_url:
+            self._start_event_poller(self.app.settings.ses_events_queue_url)
         self.scheduler.start()
         log.info("worker started")
 
     def stop(self) -> None:
         """Finish the jobs in hand, then return (SIGTERM/SIGINT)."""
+        self._stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
         self.stopped.set()
+
+    def _start_event_poller(self, queue_url: str) -> None:
+        """SES events from SQS: one job that long-polls until ``stop()`` (an interval job
+        would overlap its own 20-second receives). ``stop()`` waits for the receive in hand."""
+        from scheduler.delivery.ses import make_aws_client
+        from scheduler.delivery.sqs_poller import SqsPoller
+
+        settings = self.app.settings
+        client = make_aws_client("sqs", settings.ses_region, settings.aws_endpoint_url)
+        poller = SqsPoller(
+            client, queue_url, self.app.ses_events, now=self.app.now,
+            wait_seconds=self.events_wait_seconds,
+        )
+        self.scheduler.add_job(
+            poller.run, args=[self._stopping], id="ses-events", name="ses-events", max_instances=1
+        )
 
     def _job(
         self, name: str, stage: Callable[[datetime], Any], *, every: float | None = None

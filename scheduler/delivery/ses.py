@@ -10,8 +10,8 @@ in the engine looks at a botocore exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
@@ -141,3 +141,19 @@ def make_ses_client(region: str, endpoint_url: str | None = None) -> SESV2Client
         read_timeout=15,
     )
     return boto3.client("sesv2", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def make_aws_client(service: str, region: str, endpoint_url: str | None = None) -> Any:
+    """A client for another AWS service the engine talks to (SQS, SNS, CloudWatch), with the
+    same standard retries; ``endpoint_url`` points at a local peer such as moto.
+
+    The read timeout exceeds SQS's longest long poll (20 s), so a poll never times out.
+    """
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    # boto3-stubs types clients per literal service name; this factory takes any name.
+    factory: Callable[..., Any] = boto3.client
+    return factory(service, region_name=region, endpoint_url=endpoint_url, config=config)

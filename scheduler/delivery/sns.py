@@ -410,3 +410,27 @@ def https_certificate_fetcher(url: str) -> bytes:
     if len(body) > MAX_CERTIFICATE_BYTES:
         raise SnsRejected("signing certificate is too large")
     return body
+
+
+SubscriptionConfirmer = Callable[[str], None]
+
+
+def https_subscription_confirmer(url: str) -> None:
+    """Confirm a subscription by GETting its (verified) SubscribeURL, as AWS documents:
+    https://docs.aws.amazon.com/sns/latest/dg/SendMessageToHttp.prepare.html
+
+    The URL is checked again here (https, SNS host, no redirects followed). Network trouble
+    and 5xx answers raise :class:`PeerError` (SNS re-sends the confirmation); a 4xx (an
+    expired token) raises :class:`SnsRejected`.
+    """
+    check_subscribe_url(url)
+    request = urllib.request.Request(url)  # noqa: S310 - https only, host checked above
+    try:
+        with _OPENER.open(request, timeout=CERTIFICATE_TIMEOUT_SECONDS) as response:
+            response.read(MAX_CERTIFICATE_BYTES)
+    except urllib.error.HTTPError as error:
+        if error.code >= 500:
+            raise PeerError(f"SNS answered {error.code} to the subscription confirmation") from None
+        raise SnsRejected(f"SNS answered {error.code} to the subscription confirmation") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise PeerError(f"cannot confirm the SNS subscription: {error}") from None

@@ -167,6 +167,10 @@ def _rule_update(
 
 def _insert_occurrences(session: Session, values: list[dict[str, Any]]) -> int:
     dialect = postgresql if is_postgres(session) else sqlite
-    statement = dialect.insert(occ_t).on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
-    result = session.execute(statement, values)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    statement = (
+        dialect.insert(occ_t)
+        .on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
+        .returning(occ_t.c.id)
+    )
+    # RETURNING yields only the rows inserted, so a conflict (already fired) is not counted.
+    return len(session.execute(statement, values).all())

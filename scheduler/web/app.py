@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from scheduler.app import App
 from scheduler.web import api, problems
+from scheduler.web.ses_events import ses_events_router
 
 
 def create_web_app(app: App) -> FastAPI:
@@ -17,6 +18,7 @@ def create_web_app(app: App) -> FastAPI:
     web.state.app = app
     problems.install(web)
     api.install(web, app)
+    web.include_router(ses_events_router(app))
 
     @web.get("/healthz", tags=["ops"], summary="The process is up")
     def healthz() -> dict[str, str]:
