@@ -15,9 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from scheduler.app import build_app
+from scheduler.db import make_engine
 from scheduler.tables import Occurrence
 from tests.conftest import Database
-from tests.e2e.live_api import START, LiveApi, live_api
+from tests.e2e.live_api import START, LiveApi, live_api, serve, settings_for
 
 PROBLEM = "application/problem+json"
 DUE = START + timedelta(hours=4)  # 12:00Z
@@ -454,18 +456,30 @@ def test_openapi_documents_every_error(api: LiveApi) -> None:
 
 
 def test_readyz_is_503_on_an_unmigrated_database(tmp_path: Path) -> None:
-    from scheduler.db import make_engine
-    from tests.e2e.live_api import serve
-
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     database = Database("sqlite", url, None, make_engine(url))
-    from scheduler.app import build_app
-    from tests.e2e.live_api import settings_for
-
     app = build_app(settings_for(database, tmp_path), engine=database.engine)
     with serve(app) as base_url:
         response = httpx.get(base_url + "/readyz")
     assert_problem(response, 503)
+    database.engine.dispose()
+
+
+def test_database_down_is_a_retryable_503(tmp_path: Path) -> None:
+
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/nothing"  # nothing listens on port 1
+    database = Database("postgresql", url, None, make_engine(url))
+    app = build_app(settings_for(database, tmp_path), engine=database.engine)
+    with serve(app) as base_url:
+        headers = {"Authorization": "Bearer tp_abc_secret"}
+        api_call = httpx.get(base_url + "/v1/rules/r1", headers=headers)
+        ready = httpx.get(base_url + "/readyz")
+        metrics = httpx.get(base_url + "/metrics")
+    assert_problem(api_call, 503)
+    assert api_call.headers["retry-after"] == "5"
+    assert "127.0.0.1" not in api_call.text
+    assert_problem(ready, 503)
+    assert "reminders_database_up 0.0" in metrics.text
     database.engine.dispose()
 
 
