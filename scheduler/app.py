@@ -87,26 +87,42 @@ def build_app(
     )
     rules = RuleStore(sessions, min_interval=timedelta(seconds=settings.min_rule_interval_seconds))
     composer = Composer(
-        renderer=Renderer(), signer=signer, base_url=settings.base_url,
+        renderer=Renderer(),
+        signer=signer,
+        base_url=settings.base_url,
         mail_domain=settings.mail_domain,
     )
     ramp = RampStore(sessions, RampConfig(), stream=settings.stream)
     send_stage = SendStage(
-        sessions=sessions, sender=sender, composer=composer,
+        sessions=sessions,
+        sender=sender,
+        composer=composer,
         worker_id=worker_id or f"{socket.gethostname()}:{os.getpid()}",
-        lease=timedelta(seconds=settings.lease_seconds), stream=settings.stream,
-        grant=ramp.grant, on_paused=ramp.on_stream_paused,
+        lease=timedelta(seconds=settings.lease_seconds),
+        stream=settings.stream,
+        grant=ramp.grant,
+        on_paused=ramp.on_stream_paused,
     )
     pipeline = Pipeline(
-        sessions=sessions, send_stage=send_stage,
+        sessions=sessions,
+        send_stage=send_stage,
         batch_window=timedelta(seconds=settings.batch_window_seconds),
-        batch_max_items=settings.batch_max_items, batch_size=settings.stage_batch_size,
+        batch_max_items=settings.batch_max_items,
+        batch_size=settings.stage_batch_size,
         expire_waiting=ramp.expire,
     )
     return App(
-        settings=settings, engine=engine, sessions=sessions, clock=clock, sender=sender,
-        signer=signer, directory=Directory(sessions, on_task_changed=rules.on_task_changed),
-        rules=rules, keys=KeyStore(sessions), pipeline=pipeline, ramp=ramp,
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        clock=clock,
+        sender=sender,
+        signer=signer,
+        directory=Directory(sessions, on_task_changed=rules.on_task_changed),
+        rules=rules,
+        keys=KeyStore(sessions),
+        pipeline=pipeline,
+        ramp=ramp,
         preferences=PreferenceStore(sessions),
         ses_events=EventIngestor(sessions, None, stream=settings.stream),
     )

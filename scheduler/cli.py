@@ -134,10 +134,18 @@ def rules_preview(
     zone = resolve_zone(getattr(parsed, "timezone", None) or timezone or "UTC", field="--timezone")
     start = instant(after, "--after") or SystemClock().now()
     instants = preview(parsed, zone=zone, after=start, count=count, due_at=instant(due, "--due"))
-    typer.echo(json.dumps([
-        {"utc": i.isoformat().replace("+00:00", "Z"), "local": i.astimezone(zone).isoformat()}
-        for i in instants
-    ], indent=2))
+    typer.echo(
+        json.dumps(
+            [
+                {
+                    "utc": i.isoformat().replace("+00:00", "Z"),
+                    "local": i.astimezone(zone).isoformat(),
+                }
+                for i in instants
+            ],
+            indent=2,
+        )
+    )
 
 
 def _serve(host: str, port: int, *, with_worker: bool, demo: bool) -> None:

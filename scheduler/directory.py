@@ -47,9 +47,11 @@ class Directory:
                 # Its deletion tombstone lapses (kept as history, no longer in force).
                 session.execute(
                     update(Suppression)
-                    .where(col(Suppression.recipient_id) == recipient_id,
-                           col(Suppression.reason) == "account_deleted",
-                           col(Suppression.expires_at).is_(None))
+                    .where(
+                        col(Suppression.recipient_id) == recipient_id,
+                        col(Suppression.reason) == "account_deleted",
+                        col(Suppression.expires_at).is_(None),
+                    )
                     .values(expires_at=now)
                 )
             row.email = body.email

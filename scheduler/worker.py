@@ -76,7 +76,10 @@ class Worker:
         settings = self.app.settings
         client = make_aws_client("sqs", settings.ses_region, settings.aws_endpoint_url)
         poller = SqsPoller(
-            client, queue_url, self.app.ses_events, now=self.app.now,
+            client,
+            queue_url,
+            self.app.ses_events,
+            now=self.app.now,
             wait_seconds=self.events_wait_seconds,
         )
         self.scheduler.add_job(
@@ -96,8 +99,15 @@ class Worker:
 
         first = {} if every is None else {"next_run_time": datetime.now(UTC)}
         self.scheduler.add_job(
-            run, "interval", seconds=every or self.interval, id=name, name=name,
-            max_instances=1, coalesce=True, misfire_grace_time=None, **first,
+            run,
+            "interval",
+            seconds=every or self.interval,
+            id=name,
+            name=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            **first,
         )
 
 

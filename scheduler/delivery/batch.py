@@ -130,8 +130,11 @@ def _attach(
         occ.message_id = message.id
         occ.status = "batched"
         message.item_count += 1
-        if message.due_at is None or occ.fire_at < message.due_at:
-            message.due_at = occ.fire_at
+        # A message is "due" when its earliest item became sendable: the fire time, or the
+        # end of the quiet window it was deferred to. Ramp priority and lateness count from
+        # there, so mail held back by quiet hours is not expired for having waited.
+        if message.due_at is None or occ.ready_at < message.due_at:
+            message.due_at = occ.ready_at
         report.attached += 1
     session.flush()
 

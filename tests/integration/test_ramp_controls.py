@@ -101,7 +101,7 @@ def test_bad_input_is_one_stderr_line_and_exit_2(
 
 @pytest.fixture
 def app(make_app: Any) -> App:
-    built: App = make_app(NOW)
+    built: App = make_app(NOW, open_ramp=False)
     return built
 
 
