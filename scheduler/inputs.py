@@ -7,7 +7,7 @@ Python callers. Unknown fields are refused; an instant without an offset is refu
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
@@ -59,6 +59,17 @@ def _http_url(value: str) -> str:
         raise ValueError("must be an http or https URL")
     return value
 
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00+01:00 is in year 0 in UTC, which datetime cannot hold
+        raise ValueError("the instant is out of range") from None
+
+
+# An instant with an offset, normalised to UTC (naive is refused: it names no instant).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 Email = Annotated[str, Field(max_length=320, examples=["ada@example.com"]), AfterValidator(_email)]
 TimeZoneName = Annotated[
@@ -114,7 +125,7 @@ class TaskIn(Strict):
     url: Annotated[
         str | None, Field(max_length=2000), AfterValidator(lambda v: v and _http_url(v))
     ] = None
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
     status: Literal["open", "done", "deleted"] = "open"
 
 

@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from scheduler.inputs import Instant
 from scheduler.preferences.decision import Layer
 from scheduler.preferences.explain import explain
 from scheduler.preferences.store import PreferencesPatch
@@ -75,8 +76,8 @@ def patch_preferences(recipient_id: IdPath, body: PreferencesPatch, app: EngineA
 def get_explain(
     recipient_id: IdPath,
     app: EngineApp,
-    start: Annotated[AwareDatetime, Query(alias="from", description="ISO 8601 with an offset")],
-    end: Annotated[AwareDatetime, Query(alias="to", description="ISO 8601 with an offset")],
+    start: Annotated[Instant, Query(alias="from", description="ISO 8601 with an offset")],
+    end: Annotated[Instant, Query(alias="to", description="ISO 8601 with an offset")],
 ) -> Explanation:
     items = explain(app.sessions, recipient_id, start=start, end=end, now=app.now())
     return Explanation(items=[ExplainItem.model_validate(item) for item in items])
