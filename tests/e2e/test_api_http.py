@@ -128,6 +128,9 @@ def test_task_reminder_lifecycle(api: LiveApi, http: httpx.Client) -> None:
     metrics = httpx.get(f"{api.base_url}/metrics").text
     assert 'reminders_messages{status="sent"} 1.0' in metrics
     assert "reminders_send_latency_seconds_count 1.0" in metrics
+    assert 'reminders_occurrences{layer="none",status="sent"} 1.0' in metrics
+    assert 'reminders_ramp_sent_today{stream="transactional"} 1.0' in metrics
+    assert "reminders_ramp_daily_limit{" in metrics
 
 
 def test_due_date_change_replans_and_done_retires(api: LiveApi, http: httpx.Client) -> None:
