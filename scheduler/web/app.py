@@ -27,4 +27,7 @@ def create_web_app(app: App) -> FastAPI:
     from scheduler.web.ops_ramp import router as ops_ramp
 
     web.include_router(ops_ramp)
+    from scheduler.web.unsubscribe import router as recipient_pages
+
+    web.include_router(recipient_pages)
     return web
