@@ -24,4 +24,7 @@ def create_web_app(app: App) -> FastAPI:
     from scheduler.web.ops_ramp import router as ops_ramp
 
     web.include_router(ops_ramp)
+    from scheduler.web.ops_pages import router as ops_pages
+
+    web.include_router(ops_pages)
     return web
