@@ -15,12 +15,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData
 
 from scheduler.app import App, signing_keys
@@ -37,24 +35,21 @@ from scheduler.web.ops_session import (
     same_origin,
     set_cookie,
 )
+from scheduler.web.pages import render_page
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
-STYLESHEET: Final = Path(__file__).parent / "static" / "ops.css"
-STYLESHEET_URL: Final = "/ops/static/ops.css"
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-PAGE_HEADERS: Final[Mapping[str, str]] = {
+# On top of the recipient pages' headers (``pages.PAGE_HEADERS``: nosniff, no-store,
+# noindex). Referrer-Policy same-origin rather than no-referrer: a browser then sends our
+# real Origin on form posts (with no-referrer it sends "Origin: null", which the origin
+# check cannot trust); no ops URL carries a secret.
+OPS_HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    # same-origin, not no-referrer: a browser then sends our real Origin on form posts
-    # (with no-referrer it sends "Origin: null", which the origin check cannot trust).
     "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex, nofollow",
 }
 ACTIONS: Final = ("set", "pause", "resume", "auto")
 DONE: Final[Mapping[str, str]] = {
@@ -64,15 +59,6 @@ DONE: Final[Mapping[str, str]] = {
     "auto": "The ramp is back under the policy.",
 }
 _COUNT = re.compile(r"^\d{1,3}(?:[,_ ]?\d{3})*$|^\d+$")
-
-_environment = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
-    autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-)
 
 router = APIRouter(prefix="/ops", include_in_schema=False)
 
@@ -126,10 +112,10 @@ def _render(
     status: int = 200,
     session: OpsSession | None = None,
 ) -> HTMLResponse:
-    """The page with its security headers; ``session`` (if given) is (re)issued."""
-    values = {"stylesheet_url": STYLESHEET_URL, "signed_in": None, **context}
-    html = _environment.get_template(template).render(values)
-    response = HTMLResponse(html, status_code=status, headers=dict(PAGE_HEADERS))
+    """The page (the recipient pages' environment, stylesheet and headers, with the ops
+    CSP); ``session`` (if given) is (re)issued."""
+    response = render_page(template, {"signed_in": None, **context}, status=status)
+    response.headers.update(OPS_HEADERS)
     if session is not None:
         _issue(request, response, session)
     return response
@@ -316,12 +302,3 @@ def _optional_rate(text: str) -> float | None:
         raise InvalidInput(
             "enter messages per second, such as 2.5", field="rate_per_second"
         ) from None
-
-
-@router.get("/static/ops.css")
-def stylesheet() -> Response:
-    return Response(
-        STYLESHEET.read_bytes(),
-        media_type="text/css",
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=86400"},
-    )

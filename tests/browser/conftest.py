@@ -3,10 +3,9 @@
 - ``browser``: one headless Chromium for the session, launched from ``/usr/bin/chromium``
   (``.ci/run`` installs the Debian package). Playwright never downloads a browser here; a
   missing Chromium FAILS the run with the fix in the message, it does not skip.
-- ``live``: uvicorn in a thread serving ``create_web_app(app)`` for an app built by the
-  shared ``make_app`` fixture, so every test runs on SQLite and on PostgreSQL. The socket
-  is bound before the thread starts (port 0), so the URL is known and connections queue
-  in the backlog until uvicorn accepts them: no readiness polling, no sleeps.
+- ``live``: uvicorn in a thread (``tests/e2e/live_server.serve``: port 0, socket bound
+  first, so no readiness polling and no sleeps) serving ``create_web_app(app)`` for an app
+  built by the shared ``make_app`` fixture, so every test runs on SQLite and PostgreSQL.
 - ``shoot(page, name)``: screenshots at phone (360×740) and desktop (1280×800) sizes under
   ``test-artifacts/screenshots/`` (gitignored), once per page (on the SQLite run).
 """
@@ -14,18 +13,17 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from tests.conftest import Database
+from tests.e2e.live_server import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -91,30 +89,6 @@ def _failed(response: Any) -> str:
     return f"{response.status} for {response.url}"
 
 
-class LiveServer:
-    """uvicorn serving ``web`` on a loopback socket bound up front (port 0)."""
-
-    def __init__(self, web: Any) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(64)
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(web, log_level="warning", lifespan="off", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
-
-
 @dataclass
 class Live:
     """What a browser test needs: the app (database, clock, stores) and its URL."""
@@ -129,17 +103,13 @@ def live(make_app: Any, db: Database) -> Iterator[Callable[..., Live]]:
     """``live(now, **make_app_options)`` → the app served over HTTP for this test."""
     from scheduler.web.app import create_web_app
 
-    servers: list[LiveServer] = []
+    with ExitStack() as servers:
 
-    def start(now: datetime, **options: Any) -> Live:
-        app = make_app(now, **options)
-        server = LiveServer(create_web_app(app)).start()
-        servers.append(server)
-        return Live(app=app, url=server.url, db=db)
+        def start(now: datetime, **options: Any) -> Live:
+            app = make_app(now, **options)
+            return Live(app=app, url=servers.enter_context(serve(create_web_app(app))), db=db)
 
-    yield start
-    for server in servers:
-        server.stop()
+        yield start
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from tests.browser.conftest import Live
 pytestmark = pytest.mark.browser
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
+# Flows whose database side is dialect-neutral run on SQLite only, to keep the suite fast.
+sqlite_only = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 VOLUME_CHART = "Sent and delivered per day against the daily limit, last 30 days"
 
 
@@ -112,6 +114,7 @@ def test_sign_in_read_the_charts_and_change_the_ramp(
     assert page.url.endswith("/ops/login")
 
 
+@sqlite_only
 def test_a_bad_change_is_explained_and_nothing_is_written(
     page: Any, live: Callable[..., Live], shoot: Callable[[Any, str], None]
 ) -> None:
@@ -129,6 +132,7 @@ def test_a_bad_change_is_explained_and_nothing_is_written(
     shoot(page, "ops-invalid")
 
 
+@sqlite_only
 def test_posts_without_the_token_or_from_another_origin_change_nothing(
     page: Any, live: Callable[..., Live]
 ) -> None:
@@ -154,6 +158,7 @@ def test_posts_without_the_token_or_from_another_origin_change_nothing(
     assert same.ok and audit(server)[-1].actor.startswith("key:")
 
 
+@sqlite_only
 def test_a_wrong_key_or_a_key_without_the_ops_scope_cannot_sign_in(
     page: Any, live: Callable[..., Live], shoot: Callable[[Any, str], None]
 ) -> None:
