@@ -30,4 +30,7 @@ def create_web_app(app: App) -> FastAPI:
     from scheduler.web.unsubscribe import router as recipient_pages
 
     web.include_router(recipient_pages)
+    from scheduler.web.ops_pages import router as ops_pages
+
+    web.include_router(ops_pages)
     return web

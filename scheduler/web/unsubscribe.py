@@ -32,7 +32,7 @@ from starlette.datastructures import FormData
 from scheduler.app import App
 from scheduler.delivery.tokens import SCOPES, InvalidToken, Scope, UnsubscribeClaim
 from scheduler.errors import InvalidInput, NotFound
-from scheduler.tables import Task, Topic, Workspace
+from scheduler.tables import Recipient, Task, Topic, Workspace
 from scheduler.web.pages import (
     app_of,
     cross_site_page,
@@ -43,6 +43,7 @@ from scheduler.web.pages import (
     stylesheet_response,
     token_error,
 )
+from scheduler.web.preference_form import masked_address
 from scheduler.web.preferences_page import router as preferences_router
 
 ONE_CLICK_FIELD: Final = "List-Unsubscribe"
@@ -88,6 +89,7 @@ def confirm(token: str, request: Request) -> Response:
             "choices": choices,
             "default_scope": claim.scope,
             "preferences_url": _preferences_url(app, claim, now),
+            "address": _address(app, claim.recipient_id),
         },
     )
 
@@ -183,6 +185,13 @@ def _choices(app: App, claim: UnsubscribeClaim) -> list[ScopeChoice]:
     choices.append(ScopeChoice("topic", "This kind of email", description))
     choices.append(ScopeChoice("all", "All reminder email from Time Plan", None))
     return choices
+
+
+def _address(app: App, recipient_id: str) -> str | None:
+    """The recipient's address, masked: a reader can tell the link is about their mail."""
+    with app.sessions() as session:
+        recipient = session.get(Recipient, recipient_id)
+    return masked_address(recipient.email) if recipient is not None else None
 
 
 def _preferences_url(app: App, claim: UnsubscribeClaim, now: datetime) -> str:
