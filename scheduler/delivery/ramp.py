@@ -13,7 +13,7 @@ The statement adds the whole request and returns the new count, so each worker l
 exactly how many grants came before its own (``returned - requested``), keeps only what
 is left under the limit, and hands the rest back in the same transaction, before any
 other worker can see the row. Summed over workers the grants equal the limit exactly when
-demand exceeds it, and never more. ``ramp_policy.grant_count`` is the pure twin.
+demand exceeds it, and never more. ``pacing.grant_count`` is the pure twin.
 
 Auditing: who (``cli:<user>``, ``key:<id>``, ``ses``, ``ramp:auto``), when, the state
 before and after as JSON, and why; a change without a reason is refused.
@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.clock import utc
 from scheduler.db import is_postgres, transaction
+from scheduler.delivery.pacing import PacingWindow
 from scheduler.delivery.ramp_policy import (
     DayFigures,
-    PacingWindow,
     Quota,
     RampAction,
     RampConfig,
