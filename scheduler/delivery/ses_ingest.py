@@ -1,6 +1,6 @@
 """Apply SES events to the database: one transaction per event, idempotent on its id.
 
-The rules live in :mod:`scheduler.delivery.ses_events` (``effects``); this module is the
+The rules live in :mod:`scheduler.delivery.ses_effects` (``effects``); this module is the
 store side. ``ingest`` inserts the ``ses_event`` row with ``ON CONFLICT DO NOTHING`` on
 ``event_id`` first: if the row already existed the event is a replay (SNS retries with the
 same MessageId, SQS delivers at least once) and nothing else changes. Otherwise every
@@ -26,17 +26,17 @@ from sqlmodel import col
 
 from scheduler.db import is_postgres, transaction
 from scheduler.delivery import send_day
-from scheduler.delivery.ses_events import (
+from scheduler.delivery.ses_effects import (
     Effect,
     MessageStatus,
     RecordSoftBounce,
-    SesEvent,
     SetMessageStatus,
     SetTopicPreferences,
     Suppress,
     effects,
     status_supersedes,
 )
+from scheduler.delivery.ses_events import SesEvent
 from scheduler.preferences.store import upsert_suppression
 from scheduler.preferences.suppression import (
     SOFT_BOUNCE_COOLOFF,
