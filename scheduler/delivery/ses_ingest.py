@@ -37,7 +37,6 @@ from scheduler.delivery.ses_effects import (
     status_supersedes,
 )
 from scheduler.delivery.ses_events import SesEvent
-from scheduler.preferences.store import upsert_suppression
 from scheduler.preferences.suppression import (
     SOFT_BOUNCE_COOLOFF,
     SOFT_BOUNCE_LIMIT,
@@ -46,6 +45,7 @@ from scheduler.preferences.suppression import (
     normalize_email,
     soft_bounce_expiry,
 )
+from scheduler.preferences.suppressions import upsert_suppression
 from scheduler.tables import Message as MessageRow
 from scheduler.tables import Preference, Recipient, Topic, TransientBounce
 from scheduler.tables import SesEvent as SesEventRow
@@ -115,7 +115,7 @@ class EventIngestor:
         self,
         sessions: sessionmaker[Session],
         # Accepted for the composition root; its methods each open their own transaction,
-        # so ingestion writes through the store module's session-level ``upsert_suppression``.
+        # so ingestion writes through the session-level ``suppressions.upsert_suppression``.
         preferences_store: PreferenceStore | None = None,
         *,
         stream: str,
