@@ -25,9 +25,11 @@ mail providers post it from their servers with no context at all (RFC 8058 §3.2
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -41,6 +43,8 @@ from scheduler.app import App
 from scheduler.delivery.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 STYLESHEET: Final = Path(__file__).parent / "static" / "pages.css"
@@ -162,3 +166,31 @@ def cross_site_page() -> HTMLResponse:
         "This form was sent from another site. Open the link from the email and use the "
         "button on our page.",
     )
+
+
+@dataclass(frozen=True)
+class Link(Generic[T]):
+    """A recipient link whose token verified: the app, the instant, what the token names."""
+
+    app: App
+    now: datetime
+    subject: T
+
+
+def follow_link(
+    request: Request, verify: Callable[[App, datetime], T], *, form_post: bool = False
+) -> Link[T] | HTMLResponse:
+    """Verify a recipient link's token, e.g. ``lambda app, now: app.signer.verify(token,
+    now=now)``; for a post from one of our own forms (``form_post``) also its origin.
+
+    Returns the refusal page instead when either check fails; nothing has changed then.
+    """
+    app = app_of(request)
+    now = app.now()
+    try:
+        subject = verify(app, now)
+    except InvalidToken as exc:
+        return token_error(exc)
+    if form_post and not same_origin(request, app.settings.base_url):
+        return cross_site_page()
+    return Link(app, now, subject)
