@@ -375,7 +375,7 @@ class RampStore:
             dialect.insert(ramp_t)
             .values(
                 stream=self.stream,
-                **_columns(state),
+                **state.as_dict(),
                 second=0,
                 second_count=0,
                 evaluated_day=None,
@@ -385,7 +385,7 @@ class RampStore:
             .returning(ramp_t.c.stream)
         ).one_or_none()
         if inserted is not None:
-            self._audit(session, {}, _columns(state), SYSTEM_ACTOR, now, state.reason)
+            self._audit(session, {}, state.as_dict(), SYSTEM_ACTOR, now, state.reason)
 
     def _store(
         self,
@@ -397,8 +397,8 @@ class RampStore:
         reason: str,
     ) -> None:
         new = replace(new, reason=reason[:REASON_MAX])
-        session.execute(update(ramp_t).where(self._row).values(**_columns(new), updated_at=now))
-        self._audit(session, _columns(old), _columns(new), actor, now, new.reason)
+        session.execute(update(ramp_t).where(self._row).values(**new.as_dict(), updated_at=now))
+        self._audit(session, old.as_dict(), new.as_dict(), actor, now, new.reason)
 
     def _audit(
         self,
@@ -462,13 +462,3 @@ def _state(row: Row[Any]) -> RampState:
         step=row.step,
         reason=row.reason,
     )
-
-
-def _columns(state: RampState) -> dict[str, Any]:
-    return {
-        "mode": str(state.mode),
-        "daily_limit": state.daily_limit,
-        "rate_per_second": state.rate_per_second,
-        "step": state.step,
-        "reason": state.reason,
-    }

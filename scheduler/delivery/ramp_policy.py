@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import IntEnum, StrEnum
+from typing import Any
 
 from scheduler.errors import ConfigurationError, InvalidInput
 
@@ -203,6 +204,16 @@ class RampState:
             raise ValueError("daily_limit and step must be >= 0")
         if not (math.isfinite(self.rate_per_second) and self.rate_per_second > 0):
             raise ValueError(f"rate_per_second must be > 0, got {self.rate_per_second}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values: the ``ramp`` row's columns, an audit entry's old/new, a JSON body."""
+        return {
+            "mode": str(self.mode),
+            "daily_limit": self.daily_limit,
+            "rate_per_second": self.rate_per_second,
+            "step": self.step,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)

@@ -115,16 +115,8 @@ class PreferenceStore:
         source: str = "one-click",
     ) -> dict[str, Any]:
         """Turn reminder email off at ``scope`` ("all" is the global switch). Idempotent."""
-        return self._switch(
-            recipient_id,
-            scope,
-            False,
-            topic=topic,
-            task_id=task_id,
-            workspace_id=workspace_id,
-            now=now,
-            source=source,
-        )
+        target = _scope_target(scope, topic=topic, task_id=task_id, workspace_id=workspace_id)
+        return self._switch(recipient_id, target, False, now=now, source=source)
 
     def resubscribe(
         self,
@@ -139,32 +131,20 @@ class PreferenceStore:
     ) -> dict[str, Any]:
         """Turn reminder email back on at ``scope``; "all" also clears an unsubscribe-all
         suppression, never a bounce, complaint, deletion or manual block. Idempotent."""
-        return self._switch(
-            recipient_id,
-            scope,
-            True,
-            topic=topic,
-            task_id=task_id,
-            workspace_id=workspace_id,
-            now=now,
-            source=source,
-        )
+        target = _scope_target(scope, topic=topic, task_id=task_id, workspace_id=workspace_id)
+        return self._switch(recipient_id, target, True, now=now, source=source)
 
     def _switch(
         self,
         recipient_id: str,
-        scope: str,
+        target: tuple[str, str],
         enabled: bool,
         *,
-        topic: str | None,
-        task_id: str | None,
-        workspace_id: str | None,
         now: datetime,
         source: str,
     ) -> dict[str, Any]:
-        scope_key, scope_id = _scope_target(
-            scope, topic=topic, task_id=task_id, workspace_id=workspace_id
-        )
+        """Set the preference at ``target`` (scope key, scope id) in one transaction."""
+        scope_key, scope_id = target
         with transaction(self._sessions) as session:
             recipient = _recipient(session, recipient_id)
             if scope_key == "topic":

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
-from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -41,6 +40,7 @@ from starlette.formparsers import MultiPartException
 
 from scheduler.app import App
 from scheduler.delivery.tokens import InvalidToken
+from scheduler.web.ops_session import origin_of
 
 log = logging.getLogger(__name__)
 
@@ -107,23 +107,13 @@ def same_origin(request: Request, base_url: str) -> bool:
         return True
     # Either the public origin links are built with, or the host this request reached
     # (a browser's Host header is the site it is on; only the Origin can be foreign).
-    claimed = _origin(origin)
+    claimed = origin_of(origin)
     return claimed is not None and claimed in {
-        _origin(base_url),
+        origin_of(base_url),
         f"{request.url.scheme}://{request.headers.get('host', '').lower()}",
         # Behind a TLS-terminating proxy the request arrives as http, the browser saw https.
         f"https://{request.headers.get('host', '').lower()}",
     }
-
-
-def _origin(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.netloc:
-        return None
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def app_of(request: Request) -> App:

@@ -568,3 +568,15 @@ def test_review_days_pause_any_unpaused_stream(
     review = judged and day is not None and day_health(day, CONFIG) is DayHealth.REVIEW
     if before.mode is not RampMode.PAUSED:
         assert (decision.action is RampAction.PAUSE) == review
+
+
+def test_state_as_dict_is_the_row_and_audit_shape() -> None:
+    current = RampState(RampMode.MANUAL, 5_000, 2.5, 4, "ops: launch")
+    assert current.as_dict() == {
+        "mode": "manual",
+        "daily_limit": 5_000,
+        "rate_per_second": 2.5,
+        "step": 4,
+        "reason": "ops: launch",
+    }
+    assert RampState(**{**current.as_dict(), "mode": RampMode(current.mode)}) == current
