@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from scheduler.app import App
-from scheduler.web import problems
+from scheduler.web import api, problems
 from scheduler.web.ses_events import ses_events_router
 
 
@@ -17,6 +17,7 @@ def create_web_app(app: App) -> FastAPI:
     )
     web.state.app = app
     problems.install(web)
+    api.install(web, app)
     web.include_router(ses_events_router(app))
 
     @web.get("/healthz", tags=["ops"], summary="The process is up")
@@ -29,4 +30,7 @@ def create_web_app(app: App) -> FastAPI:
     from scheduler.web.unsubscribe import router as recipient_pages
 
     web.include_router(recipient_pages)
+    from scheduler.web.ops_pages import router as ops_pages
+
+    web.include_router(ops_pages)
     return web

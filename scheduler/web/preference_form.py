@@ -28,6 +28,7 @@ from sqlmodel import col
 
 from scheduler.errors import NotFound
 from scheduler.preferences.decision import SuppressionReason
+from scheduler.preferences.local_time import LocalTime
 from scheduler.preferences.store import blocks
 from scheduler.tables import Preference, Recipient, ReminderRule, Task, Topic, Workspace
 
@@ -86,6 +87,8 @@ class Listing:
     workspaces: list[Toggle]
     tasks: list[Toggle]
     blocks: list[Block] = field(default_factory=list)
+    local_time: LocalTime | None = None  # the time zone and quiet hours on the recipient row
+    address: str | None = None  # masked, so the reader can tell whose settings these are
 
     def toggles(self) -> dict[str, Toggle]:
         every = [self.everything, *self.topics, *self.workspaces, *self.tasks]
@@ -119,7 +122,17 @@ def load_listing(session: Session, recipient_id: str, *, now: datetime) -> Listi
         workspaces=_workspaces(session, recipient_id, explicit, tasks),
         tasks=[_task_toggle(task, workspace, explicit) for task, workspace in tasks],
         blocks=[_block(b, recipient.timezone) for b in in_force if not b["clears_on_resubscribe"]],
+        local_time=LocalTime(recipient.timezone, recipient.quiet_start, recipient.quiet_end),
+        address=masked_address(recipient.email),
     )
+
+
+def masked_address(address: str | None) -> str | None:
+    """``a•••@example.com``: enough to recognise one's own address, not to harvest it."""
+    if not address or "@" not in address:
+        return None
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}•••@{domain}"
 
 
 def plan_changes(
