@@ -120,8 +120,8 @@ def rules_preview(
 ) -> None:
     """Print the next COUNT fire times of SCHEDULE as JSON [{"utc", "local"}]."""
     from scheduler.clock import SystemClock
-    from scheduler.rules.recurrence import preview
     from scheduler.config import load_settings
+    from scheduler.rules.recurrence import preview
     from scheduler.rules.schedules import parse_schedule, validate_schedule
     from scheduler.rules.timezones import resolve_zone
 
