@@ -28,11 +28,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Text, bindparam, cast, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Row, Text, Update, bindparam, cast, func, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.db import is_postgres, transaction
+from scheduler.db import transaction
 from scheduler.errors import InvalidInput
 from scheduler.rules.recurrence import CatchUp, RecurrenceState, catch_up
 from scheduler.rules.schedules import Schedule, parse_schedule
@@ -62,22 +62,23 @@ def fire_due(
 ) -> FireReport:
     """Fire one batch of due rules as of ``now``; call again while ``claimed`` is full."""
     with transaction(sessions) as session:
-        _wake_snoozed(session, now)
-        rows = _claim(session, now, batch_size)
+        # Core statements on the session's connection: the ORM adds nothing here but
+        # per-statement overhead, which is most of an idle tick's cost.
+        conn = session.connection()
+        rows = _claim(conn, now, batch_size)
         report = FireReport(claimed=len(rows))
         if not rows:
             return report
-        occurrences: list[dict[str, Any]] = []
-        advances: list[dict[str, Any]] = []
+        fired: list[tuple[Row[Any], CatchUp | None]] = []
         for row in rows:
             result = _catch_up(row, now)
-            if result is not None and result.latest is not None:
-                occurrences.append(_occurrence(row, result, now))
+            fired.append((row, result))
+            if result is not None and result.due_count:
                 report.coalesced += result.due_count - 1
-            advances.append(_advance(row, result, now))
-        if occurrences:
-            report.fired = _insert_occurrences(session, occurrences)
-        _store_advances(session, advances)
+        if conn.dialect.name == "postgresql":
+            report.fired = _write_postgres(conn, fired, now)
+        else:
+            report.fired = _write_sqlite(conn, fired, now)
     return report
 
 
@@ -87,21 +88,23 @@ def stored_state(anchor_local: str | None, remaining_count: int | None) -> Recur
     return RecurrenceState(anchor_local=anchor, remaining_count=remaining_count)
 
 
-def _wake_snoozed(session: Session, now: datetime) -> None:
+def _wake_snoozed(now: datetime) -> Update:
     """A snoozed occurrence (``RuleStore.snooze``) becomes pending when its time comes."""
-    session.execute(
+    return (
         update(occ_t)
         .where(occ_t.c.status == "snoozed", occ_t.c.fire_at <= now)
         .values(status="pending")
     )
 
 
-def _claim(session: Session, now: datetime, limit: int) -> list[Row[Any]]:
-    """Lock and read up to ``limit`` due rules in one statement.
+def _claim(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:
+    """Wake snoozed occurrences, then lock and read up to ``limit`` due rules.
 
     ``FOR UPDATE OF reminder_rule`` locks the rule rows only (the recipient and task are
     read, not claimed). PostgreSQL re-checks a row another worker changed meanwhile and
     returns its latest version, so a rule advanced by a peer is not returned as due.
+    On PostgreSQL the wake-up rides in the same statement as a data-modifying CTE (it
+    runs to completion even when no rule is due), so an idle tick is one round trip.
     """
     query = (
         select(
@@ -124,9 +127,12 @@ def _claim(session: Session, now: datetime, limit: int) -> list[Row[Any]]:
         .order_by(rule_t.c.next_fire_at)
         .limit(limit)
     )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True, of=rule_t)
-    return list(session.execute(query))
+    if conn.dialect.name == "postgresql":
+        woken = _wake_snoozed(now).returning(occ_t.c.id).cte("woken")
+        query = query.add_cte(woken).with_for_update(skip_locked=True, of=rule_t)
+    else:  # SQLite allows only SELECT in a CTE
+        conn.execute(_wake_snoozed(now))
+    return list(conn.execute(query))
 
 
 @lru_cache(maxsize=4096)
@@ -161,81 +167,119 @@ def _catch_up(row: Row[Any], now: datetime) -> CatchUp | None:
     )
 
 
-def _occurrence(row: Row[Any], result: CatchUp, now: datetime) -> dict[str, Any]:
-    return {
-        "rule_id": row.id,
-        "rule_version": row.version,
-        "recipient_id": row.recipient_id,
-        "topic": row.topic,
-        "task_id": row.task_id,
-        "workspace_id": row.workspace_id,
-        "fire_at": result.latest,
-        "status": "pending",
-        "coalesced": result.due_count - 1,
-        "created_at": now,
-    }
-
-
-def _advance(row: Row[Any], result: CatchUp | None, now: datetime) -> dict[str, Any]:
+def _next_values(result: CatchUp | None) -> tuple[Any, ...]:
+    """(next_fire_at, anchor_local, remaining_count, fired at, coalesced) for one rule."""
     if result is None:
-        state, following, last = RecurrenceState(), None, None
-    else:
-        state, following, last = result.state, result.next, result.latest
-    return {
-        "b_id": row.id,
-        "b_next": following.fire_at if following else None,
-        "b_anchor": state.anchor_local.isoformat() if state.anchor_local else None,
-        "b_remaining": state.remaining_count,
-        "b_last": last,
-        "b_now": now,
-    }
-
-
-def _insert_occurrences(session: Session, values: list[dict[str, Any]]) -> int:
-    dialect = postgresql if is_postgres(session) else sqlite
-    statement = (
-        dialect.insert(occ_t)
-        .on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
-        .returning(occ_t.c.id)
+        return None, None, None, None, 0
+    state, following = result.state, result.next
+    return (
+        following.fire_at if following else None,
+        state.anchor_local.isoformat() if state.anchor_local else None,
+        state.remaining_count,
+        result.latest,
+        max(result.due_count - 1, 0),
     )
-    # RETURNING yields only the rows inserted, so a conflict (already fired) is not counted.
-    return len(session.execute(statement, values).all())
 
 
-# One statement for the whole batch: PostgreSQL joins the rules to arrays of new values.
-# ``last_fired_at`` keeps its old value when nothing fired (a rule only re-planned).
-_ADVANCE_UNNEST = text(
+# PostgreSQL: the batch's occurrences and rule updates in one statement, fed by arrays
+# (one row per claimed rule). The INSERT reads recipient, topic and version from the rule
+# rows this transaction holds locked; RETURNING counts only rows really inserted, so an
+# instant that already fired (ON CONFLICT) is not counted. ``last_fired_at`` keeps its
+# old value when nothing fired (a rule only re-planned).
+_WRITE_POSTGRES = text(
     """
-    UPDATE reminder_rule AS r
-    SET next_fire_at = v.next_fire_at,
-        anchor_local = v.anchor_local,
-        remaining_count = v.remaining_count,
-        last_fired_at = COALESCE(v.last_fired_at, r.last_fired_at),
-        updated_at = :now
-    FROM unnest(
-        CAST(:ids AS varchar[]), CAST(:nexts AS timestamptz[]), CAST(:anchors AS varchar[]),
-        CAST(:remainings AS integer[]), CAST(:lasts AS timestamptz[])
-    ) AS v(id, next_fire_at, anchor_local, remaining_count, last_fired_at)
-    WHERE r.id = v.id
+    WITH v AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS varchar[]), CAST(:nexts AS timestamptz[]),
+            CAST(:anchors AS varchar[]), CAST(:remainings AS integer[]),
+            CAST(:fire_ats AS timestamptz[]), CAST(:coalesced AS integer[])
+        ) AS v(id, next_fire_at, anchor_local, remaining_count, fire_at, coalesced)
+    ), fired AS (
+        INSERT INTO occurrence (rule_id, rule_version, recipient_id, topic, task_id,
+                                workspace_id, fire_at, status, coalesced, created_at)
+        SELECT r.id, r.version, r.recipient_id, r.topic, r.task_id, r.workspace_id,
+               v.fire_at, 'pending', v.coalesced, :now
+        FROM v JOIN reminder_rule AS r ON r.id = v.id
+        WHERE v.fire_at IS NOT NULL
+        ON CONFLICT (rule_id, fire_at) DO NOTHING
+        RETURNING 1
+    ), advanced AS (
+        UPDATE reminder_rule AS r
+        SET next_fire_at = v.next_fire_at,
+            anchor_local = v.anchor_local,
+            remaining_count = v.remaining_count,
+            last_fired_at = COALESCE(v.fire_at, r.last_fired_at),
+            updated_at = :now
+        FROM v
+        WHERE r.id = v.id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM fired) AS fired, (SELECT count(*) FROM advanced) AS advanced
     """
 )
 
 
-def _store_advances(session: Session, advances: list[dict[str, Any]]) -> None:
-    if is_postgres(session):
-        session.execute(
-            _ADVANCE_UNNEST,
+def _write_postgres(
+    conn: Connection, fired: list[tuple[Row[Any], CatchUp | None]], now: datetime
+) -> int:
+    values = [_next_values(result) for _, result in fired]
+    columns = list(zip(*values, strict=True))
+    counts = conn.execute(
+        _WRITE_POSTGRES,
+        {
+            "ids": [row.id for row, _ in fired],
+            "nexts": list(columns[0]),
+            "anchors": list(columns[1]),
+            "remainings": list(columns[2]),
+            "fire_ats": list(columns[3]),
+            "coalesced": list(columns[4]),
+            "now": now,
+        },
+    ).one()
+    return int(counts.fired)
+
+
+def _write_sqlite(
+    conn: Connection, fired: list[tuple[Row[Any], CatchUp | None]], now: datetime
+) -> int:
+    occurrences, advances = [], []
+    for row, result in fired:
+        following, anchor, remaining, fire_at, coalesced = _next_values(result)
+        if fire_at is not None:
+            occurrences.append(
+                {
+                    "rule_id": row.id,
+                    "rule_version": row.version,
+                    "recipient_id": row.recipient_id,
+                    "topic": row.topic,
+                    "task_id": row.task_id,
+                    "workspace_id": row.workspace_id,
+                    "fire_at": fire_at,
+                    "status": "pending",
+                    "coalesced": coalesced,
+                    "created_at": now,
+                }
+            )
+        advances.append(
             {
-                "ids": [a["b_id"] for a in advances],
-                "nexts": [a["b_next"] for a in advances],
-                "anchors": [a["b_anchor"] for a in advances],
-                "remainings": [a["b_remaining"] for a in advances],
-                "lasts": [a["b_last"] for a in advances],
-                "now": advances[0]["b_now"],
-            },
+                "b_id": row.id,
+                "b_next": following,
+                "b_anchor": anchor,
+                "b_remaining": remaining,
+                "b_last": fire_at,
+                "b_now": now,
+            }
         )
-        return
-    session.execute(
+    inserted = 0
+    if occurrences:
+        statement = (
+            sqlite.insert(occ_t)
+            .on_conflict_do_nothing(index_elements=["rule_id", "fire_at"])
+            .returning(occ_t.c.id)
+        )
+        # RETURNING yields only the rows inserted: an instant already fired is not counted.
+        inserted = len(conn.execute(statement, occurrences).all())
+    conn.execute(
         update(rule_t)
         .where(rule_t.c.id == bindparam("b_id"))
         .values(
@@ -249,3 +293,4 @@ def _store_advances(session: Session, advances: list[dict[str, Any]]) -> None:
         ),
         advances,
     )
+    return inserted
