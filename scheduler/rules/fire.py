@@ -13,10 +13,12 @@ occurrence* (``anchor_local`` = that occurrence's wall time, ``remaining_count``
 COUNT left after it; both empty before the first), which is what ``catch_up`` expects
 next to the planned instant.
 
-The hot path costs two round trips per batch beyond the claim: one multi-row INSERT of
-the occurrences and one UPDATE of the rules (``unnest`` of arrays on PostgreSQL, the
-shape reference/scheduling-engines.md §5 recommends), and schedules are parsed once per
-distinct JSON text rather than once per row.
+Cost per batch on PostgreSQL: two statements. The claim (which also wakes snoozed
+occurrences, so an idle tick is one round trip), then one statement that inserts the
+occurrences and advances the rules from ``unnest``-ed arrays (the bulk shape
+reference/scheduling-engines.md §5 recommends over per-row updates). Schedules are
+parsed once per distinct JSON text, not once per row. SQLite gets the same effects with
+plain statements (one writer, no row locks).
 """
 
 from __future__ import annotations
