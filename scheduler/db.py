@@ -64,6 +64,8 @@ def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine
         options += f" -c search_path={schema}"
     return create_engine(
         url,
+        # Error messages must not carry bound values: they hold email addresses.
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=kwargs.pop("pool_size", 5),
         connect_args={"options": options, "connect_timeout": 10},
@@ -75,7 +77,12 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+    engine = create_engine(
+        url,
+        hide_parameters=True,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        **kwargs,
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

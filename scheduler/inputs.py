@@ -7,10 +7,18 @@ Python callers. Unknown fields are refused; an instant without an offset is refu
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from scheduler.errors import InvalidInput
 
@@ -52,6 +60,17 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00+01:00 is in year 0 in UTC, which datetime cannot hold
+        raise ValueError("the instant is out of range") from None
+
+
+# An instant with an offset, normalised to UTC (naive is refused: it names no instant).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
 Email = Annotated[str, Field(max_length=320, examples=["ada@example.com"]), AfterValidator(_email)]
 TimeZoneName = Annotated[
     str, Field(max_length=64, examples=["Europe/Berlin"]), AfterValidator(_timezone)
@@ -62,6 +81,25 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold U+0000 (SQLite can): refuse it on the way in, for
+        # every field and nested key, so both databases accept exactly the same input.
+        if _has_nul(value):
+            raise ValueError("must not contain the NUL character (U+0000)")
+        return value
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class QuietHoursIn(Strict):
@@ -87,7 +125,7 @@ class TaskIn(Strict):
     url: Annotated[
         str | None, Field(max_length=2000), AfterValidator(lambda v: v and _http_url(v))
     ] = None
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
     status: Literal["open", "done", "deleted"] = "open"
 
 

@@ -164,6 +164,7 @@ def _drop(occ: Occurrence, layer: str | None, reason: str) -> None:
 
 
 def _why(topic: str) -> str:
+    """The clause after "You get this email because" in the footer (no final period)."""
     if topic == "workspace-digest":
-        return "You get this digest because you asked Time Plan to summarise this workspace."
-    return "You get this email because you set a reminder on this task in Time Plan."
+        return "you asked Time Plan for a digest of this workspace"
+    return "you set a reminder on this task in Time Plan"

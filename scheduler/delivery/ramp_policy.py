@@ -478,6 +478,9 @@ def _cap_rate(rate: float, quota: Quota | None) -> float:
 # --- operator changes ----------------------------------------------------------------
 
 
+MAX_DAILY_LIMIT = 2**31 - 1
+
+
 def validate_manual_change(
     daily: int, rate: float | None, reason: str | None, quota: Quota | None
 ) -> None:
@@ -488,6 +491,8 @@ def validate_manual_change(
     """
     if daily < 0:
         raise InvalidInput(f"must be 0 or more, got {daily}", field="daily_limit")
+    if daily > MAX_DAILY_LIMIT:  # ramp.daily_limit is a 32-bit INTEGER column
+        raise InvalidInput(f"must be at most {MAX_DAILY_LIMIT:,}", field="daily_limit")
     ceiling = quota.daily_ceiling if quota is not None else None
     if ceiling is not None and daily > ceiling:
         raise InvalidInput(

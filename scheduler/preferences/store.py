@@ -28,6 +28,7 @@ from scheduler.db import is_postgres, transaction
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.inputs import Id, Strict, validate
 from scheduler.preferences.decision import Layer, SuppressionReason
+from scheduler.preferences.local_time import LocalTime
 from scheduler.preferences.suppression import (
     RESUBSCRIBE_CLEARS,
     SOFT_BOUNCE_WINDOW,
@@ -70,13 +71,28 @@ class PreferenceStore:
             return _snapshot(session, recipient, now)
 
     def patch(
-        self, recipient_id: str, data: object, *, now: datetime, source: str = "api"
+        self,
+        recipient_id: str,
+        data: object,
+        *,
+        now: datetime,
+        source: str = "api",
+        local_time: LocalTime | None = None,
     ) -> dict[str, Any]:
-        """Apply a partial change in one transaction; returns the new snapshot."""
+        """Apply a partial change in one transaction; returns the new snapshot.
+
+        ``local_time`` (the preference page) also sets the recipient's time zone and quiet
+        hours, in the same transaction as the choices.
+        """
         body = validate(PreferencesPatch, data)
         with transaction(self._sessions) as session:
             recipient = _recipient(session, recipient_id)
             _require_topics(session, body.topics)
+            if local_time is not None:
+                recipient.timezone = local_time.timezone
+                recipient.quiet_start = local_time.quiet_start
+                recipient.quiet_end = local_time.quiet_end
+                recipient.updated_at = now
             if "email_enabled" in body.model_fields_set:
                 _set(session, recipient_id, "global", "", body.email_enabled, now, source)
                 if body.email_enabled:

@@ -95,7 +95,10 @@ def _require_iso_text(value: object) -> object:
 def _require_offset(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("an instant without an offset is refused")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 lies in year 0 in UTC
+        raise ValueError("the instant is out of range") from None
 
 
 def _zone_name(value: object) -> object:

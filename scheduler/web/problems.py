@@ -49,6 +49,7 @@ def problem(
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": title}
     for code, title in {
+        400: "Malformed request body (not UTF-8, not decodable)",
         401: "Missing or wrong API key",
         403: "The key lacks the scope",
         404: "Not found",
@@ -91,6 +92,7 @@ def install(web: FastAPI) -> None:
             404: "Not found",
             405: "Method not allowed",
             413: "Request body too large",
+            400: "Bad request",
         }
         return problem(
             exc.status_code,

@@ -223,3 +223,52 @@ def test_stdlib_compat_parser_reads_it_too() -> None:
     msg = message_from_bytes(to_bytes(build()))
     assert msg.is_multipart()
     assert [p.get_content_type() for p in msg.get_payload()] == ["text/plain", "text/html"]  # type: ignore[union-attr]
+
+
+def test_each_message_gets_its_own_boundary_absent_from_its_parts() -> None:
+    first, second = (parse(to_bytes(build(text="--=_ lookalike\n"))) for _ in range(2))
+    boundaries = [m.get_boundary() for m in (first, second)]
+    assert boundaries[0] != boundaries[1]
+    for message, boundary in zip((first, second), boundaries, strict=True):
+        assert boundary is not None and boundary.startswith("=_")
+        assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+        for part in message.iter_parts():
+            assert boundary not in part.get_payload()
+
+
+def test_cached_sender_headers_never_leak_between_messages() -> None:
+    one = parse(to_bytes(build(from_addr="A <a@timeplanpush.com>")))
+    two = parse(to_bytes(build(from_addr="B <b@timeplanpush.com>")))
+    again = parse(to_bytes(build(from_addr="A <a@timeplanpush.com>")))
+    assert (one["From"], two["From"], again["From"]) == (
+        "A <a@timeplanpush.com>",
+        "B <b@timeplanpush.com>",
+        "A <a@timeplanpush.com>",
+    )
+    with pytest.raises(InvalidInput):
+        build(from_addr="not an address")
+    with pytest.raises(InvalidInput):  # a refusal is never cached as a success
+        build(from_addr="not an address")
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.text(max_size=600), subtype=st.sampled_from(["plain", "html"]))
+def test_the_fast_text_part_is_the_one_set_content_builds(body: str, subtype: str) -> None:
+    from scheduler.delivery.mime import POLICY, _text_part
+
+    fast = _text_part(body, subtype).as_bytes(policy=POLICY)
+    slow = _text_part(body, subtype, fast=False).as_bytes(policy=POLICY)
+    assert fast == slow
+
+
+def test_long_and_non_ascii_bodies_take_every_transfer_encoding() -> None:
+    from scheduler.delivery.mime import POLICY, _text_part
+
+    bodies = {"7bit": "plain ascii\n", "quoted-printable": "a long line " * 10 + "caf\u00e9\n",
+              "base64": "\u65e5\u672c\u8a9e\u306e\u30bf\u30b9\u30af\n" * 20}  # fmt: skip
+    for cte, body in bodies.items():
+        part = _text_part(body, "plain")
+        assert part["Content-Transfer-Encoding"] == cte
+        assert part.as_bytes(policy=POLICY) == _text_part(body, "plain", fast=False).as_bytes(
+            policy=POLICY
+        )

@@ -291,3 +291,16 @@ def test_format_datetime_midnight_and_noon_in_12_hour_clock() -> None:
     assert "12:00 PM" in format_datetime(datetime(2026, 1, 1, 12, 0, tzinfo=UTC), "en")
     with pytest.raises(ValueError, match="aware"):
         format_datetime(datetime(2026, 1, 1), "en")
+
+
+def test_the_line_breaking_class_is_exactly_unicode_cc_zl_zp() -> None:
+    # clean_inline uses a character class instead of unicodedata for speed; they must agree.
+    import sys
+    import unicodedata
+
+    from scheduler.delivery.render import _LINE_BREAKING
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        expected = unicodedata.category(char) in ("Cc", "Zl", "Zp")
+        assert (_LINE_BREAKING.fullmatch(char) is not None) is expected, hex(code)
