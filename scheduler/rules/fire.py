@@ -30,7 +30,19 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Text, Update, bindparam, cast, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,25 +102,33 @@ def stored_state(anchor_local: str | None, remaining_count: int | None) -> Recur
     return RecurrenceState(anchor_local=anchor, remaining_count=remaining_count)
 
 
-def _wake_snoozed(now: datetime) -> Update:
-    """A snoozed occurrence (``RuleStore.snooze``) becomes pending when its time comes."""
-    return (
-        update(occ_t)
-        .where(occ_t.c.status == "snoozed", occ_t.c.fire_at <= now)
-        .values(status="pending")
-    )
-
-
 def _claim(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:
     """Wake snoozed occurrences, then lock and read up to ``limit`` due rules.
 
-    ``FOR UPDATE OF reminder_rule`` locks the rule rows only (the recipient and task are
-    read, not claimed). PostgreSQL re-checks a row another worker changed meanwhile and
-    returns its latest version, so a rule advanced by a peer is not returned as due.
-    On PostgreSQL the wake-up rides in the same statement as a data-modifying CTE (it
-    runs to completion even when no rule is due), so an idle tick is one round trip.
+    Only rule rows are locked; the recipient's zone and the task's due instant are read
+    by scalar subqueries rather than joins, which keeps planning cheap (PostgreSQL plans
+    this statement afresh on most calls: a generic plan cannot know how many rules are
+    due). PostgreSQL re-checks a row another worker changed meanwhile and returns its
+    latest version, so a rule advanced by a peer is not returned as due. On PostgreSQL
+    the wake-up rides in the same statement as a data-modifying CTE (it runs to
+    completion even when no rule is due), so an idle tick is one round trip.
     """
-    query = (
+    params = {"now": now, "limit": limit}
+    if conn.dialect.name == "postgresql":
+        return list(conn.execute(_CLAIM_POSTGRES, params))
+    conn.execute(_WAKE_SNOOZED, params)  # SQLite allows only SELECT in a CTE
+    return list(conn.execute(_CLAIM, params))
+
+
+def _claim_statement() -> Select[Any]:
+    recipient_zone = (
+        select(recipient_t.c.timezone)
+        .where(recipient_t.c.id == rule_t.c.recipient_id)
+        .scalar_subquery()
+    )
+    task_due = select(task_t.c.due_at).where(task_t.c.id == rule_t.c.task_id).scalar_subquery()
+    due = bindparam("now", type_=rule_t.c.next_fire_at.type)
+    return (
         select(
             rule_t.c.id,
             rule_t.c.recipient_id,
@@ -120,21 +140,29 @@ def _claim(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:
             rule_t.c.anchor_local,
             rule_t.c.remaining_count,
             rule_t.c.version,
-            recipient_t.c.timezone.label("recipient_timezone"),
-            task_t.c.due_at,
+            recipient_zone.label("recipient_timezone"),
+            task_due.label("due_at"),
         )
-        .join(recipient_t, recipient_t.c.id == rule_t.c.recipient_id)
-        .outerjoin(task_t, task_t.c.id == rule_t.c.task_id)
-        .where(rule_t.c.active, rule_t.c.next_fire_at.is_not(None), rule_t.c.next_fire_at <= now)
+        .where(rule_t.c.active, rule_t.c.next_fire_at.is_not(None), rule_t.c.next_fire_at <= due)
         .order_by(rule_t.c.next_fire_at)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    if conn.dialect.name == "postgresql":
-        woken = _wake_snoozed(now).returning(occ_t.c.id).cte("woken")
-        query = query.add_cte(woken).with_for_update(skip_locked=True, of=rule_t)
-    else:  # SQLite allows only SELECT in a CTE
-        conn.execute(_wake_snoozed(now))
-    return list(conn.execute(query))
+
+
+# Built once: constructing these per call cost more than executing them when idle.
+# A snoozed occurrence (``RuleStore.snooze``) becomes pending when its time comes.
+_WAKE_SNOOZED = (
+    update(occ_t)
+    .where(
+        occ_t.c.status == "snoozed",
+        occ_t.c.fire_at <= bindparam("now", type_=occ_t.c.fire_at.type),
+    )
+    .values(status="pending")
+)
+_CLAIM = _claim_statement()
+_CLAIM_POSTGRES = _CLAIM.add_cte(_WAKE_SNOOZED.returning(occ_t.c.id).cte("woken")).with_for_update(
+    skip_locked=True, of=rule_t
+)
 
 
 @lru_cache(maxsize=4096)
