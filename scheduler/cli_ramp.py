@@ -14,8 +14,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from scheduler.delivery.ramp import RampChangeView, RampStore, RampView, require_reason
+from scheduler.delivery.ramp import RampStore, require_reason
 from scheduler.delivery.ramp_policy import RampState, validate_manual_change
+from scheduler.delivery.ramp_views import RampChangeView, RampView
 from scheduler.errors import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])

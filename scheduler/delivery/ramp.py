@@ -13,7 +13,10 @@ The statement adds the whole request and returns the new count, so each worker l
 exactly how many grants came before its own (``returned - requested``), keeps only what
 is left under the limit, and hands the rest back in the same transaction, before any
 other worker can see the row. Summed over workers the grants equal the limit exactly when
-demand exceeds it, and never more. ``ramp_policy.grant_count`` is the pure twin.
+demand exceeds it, and never more. ``pacing.grant_count`` is the pure twin.
+
+The read side (``show``, ``history`` and what they return) is
+:mod:`scheduler.delivery.ramp_views`.
 
 Auditing: who (``cli:<user>``, ``key:<id>``, ``ses``, ``ramp:auto``), when, the state
 before and after as JSON, and why; a change without a reason is refused.
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,19 +36,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.clock import utc
 from scheduler.db import is_postgres, transaction
+from scheduler.delivery.pacing import PacingWindow
 from scheduler.delivery.ramp_policy import (
-    DayFigures,
-    PacingWindow,
     Quota,
     RampAction,
     RampConfig,
     RampDecision,
     RampMode,
     RampState,
-    describe,
     initial_state,
     next_day,
     validate_manual_change,
+)
+from scheduler.delivery.ramp_views import (
+    RampChangeView,
+    RampView,
+    change_history,
+    day_figures,
+    ramp_view,
+    recent_days,
 )
 from scheduler.errors import Conflict, InvalidInput, PeerError
 from scheduler.tables import Message, Occurrence, Ramp, RampChange, SendDay, Topic
@@ -62,7 +71,6 @@ ramp_change_t = RampChange.__table__  # type: ignore[attr-defined]
 POLICY_ACTOR = "ramp:auto"
 SES_ACTOR = "ses"
 SYSTEM_ACTOR = "system"
-HISTORY_DAYS = 14
 REASON_MAX = 500  # ramp.reason / ramp_change.reason column width
 ACTOR_MAX = 120
 _GRANT_TRIES = 3  # re-reads when the rate or mode changed between read and update
@@ -70,53 +78,6 @@ _GRANT_TRIES = 3  # re-reads when the rate or mode changed between read and upda
 # A change to a stream's state, given its current state and the SES quota, run inside the
 # transaction that holds the ramp row's lock.
 Mutation = Callable[[RampState, "Quota | None", Session], RampState]
-
-
-# --- what ``show`` and ``history`` return ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class DayRow:
-    """One day of a stream's figures with the two rates the policy judges by."""
-
-    day: date
-    granted: int
-    sent: int
-    delivered: int
-    bounced: int
-    complained: int
-    rejected: int
-    bounce_rate: float
-    complaint_rate: float
-
-
-@dataclass(frozen=True)
-class RampView:
-    stream: str
-    mode: RampMode
-    daily_limit: int
-    rate_per_second: float
-    step: int  # index into the ladder, 0-based
-    steps: int  # length of the ladder
-    reason: str
-    used_today: int  # grants counted today (send_day.granted)
-    sent_today: int
-    quota: Quota | None
-    evaluated_day: date | None
-    days: list[DayRow]  # newest first, today included
-    next_step: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class RampChangeView:
-    at: datetime
-    actor: str
-    old: dict[str, Any]
-    new: dict[str, Any]
-    reason: str
 
 
 # --- the store -------------------------------------------------------------------------
@@ -332,7 +293,7 @@ class RampStore:
             state = _state(row)
             if row.evaluated_day == today:
                 return RampDecision(RampAction.NONE, state, f"already evaluated for {today}")
-            yesterday = _figures(self._day_row(session, today - timedelta(days=1)))
+            yesterday = day_figures(self._day_row(session, today - timedelta(days=1)))
             decision = next_day(state, yesterday, self.config, quota)
             session.execute(update(ramp_t).where(self._row).values(evaluated_day=today))
             if decision.state != state:
@@ -347,47 +308,21 @@ class RampStore:
         today = utc(now).date()
         with transaction(self._sessions) as session:
             row = self._locked_row(session, now)
-            days = list(
-                session.execute(
-                    select(send_day_t)
-                    .where(
-                        send_day_t.c.stream == self.stream,
-                        send_day_t.c.day > today - timedelta(days=HISTORY_DAYS),
-                    )
-                    .order_by(send_day_t.c.day.desc())
-                )
-            )
-        state = _state(row)
-        by_day = {d.day: d for d in days}
-        # The next evaluation reads yesterday if today's has not run yet, else today.
-        basis = today if row.evaluated_day == today else today - timedelta(days=1)
-        current = by_day.get(today)
-        return RampView(
-            stream=self.stream,
-            mode=state.mode,
-            daily_limit=state.daily_limit,
-            rate_per_second=state.rate_per_second,
-            step=state.step,
-            steps=len(self.config.ladder),
-            reason=state.reason,
-            used_today=current.granted if current is not None else 0,
-            sent_today=current.sent if current is not None else 0,
-            quota=quota,
+            days = recent_days(session, self.stream, today)
+        return ramp_view(
+            self.stream,
+            self.config,
+            _state(row),
             evaluated_day=row.evaluated_day,
-            days=[_day_view(d) for d in days],
-            next_step=describe(state, _figures(by_day.get(basis)), self.config, quota),
+            days=days,
+            quota=quota,
+            today=today,
         )
 
     def history(self, limit: int = 50) -> list[RampChangeView]:
         """The audit log, newest first."""
         with self._sessions() as session:
-            rows = session.scalars(
-                select(RampChange)
-                .where(ramp_change_t.c.stream == self.stream)
-                .order_by(ramp_change_t.c.id.desc())
-                .limit(limit)
-            )
-            return [RampChangeView(r.at, r.actor, r.old, r.new, r.reason) for r in rows]
+            return change_history(session, self.stream, limit)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -440,7 +375,7 @@ class RampStore:
             dialect.insert(ramp_t)
             .values(
                 stream=self.stream,
-                **_columns(state),
+                **state.as_dict(),
                 second=0,
                 second_count=0,
                 evaluated_day=None,
@@ -450,7 +385,7 @@ class RampStore:
             .returning(ramp_t.c.stream)
         ).one_or_none()
         if inserted is not None:
-            self._audit(session, {}, _columns(state), SYSTEM_ACTOR, now, state.reason)
+            self._audit(session, {}, state.as_dict(), SYSTEM_ACTOR, now, state.reason)
 
     def _store(
         self,
@@ -462,8 +397,8 @@ class RampStore:
         reason: str,
     ) -> None:
         new = replace(new, reason=reason[:REASON_MAX])
-        session.execute(update(ramp_t).where(self._row).values(**_columns(new), updated_at=now))
-        self._audit(session, _columns(old), _columns(new), actor, now, new.reason)
+        session.execute(update(ramp_t).where(self._row).values(**new.as_dict(), updated_at=now))
+        self._audit(session, old.as_dict(), new.as_dict(), actor, now, new.reason)
 
     def _audit(
         self,
@@ -526,43 +461,4 @@ def _state(row: Row[Any]) -> RampState:
         rate_per_second=row.rate_per_second,
         step=row.step,
         reason=row.reason,
-    )
-
-
-def _columns(state: RampState) -> dict[str, Any]:
-    return {
-        "mode": str(state.mode),
-        "daily_limit": state.daily_limit,
-        "rate_per_second": state.rate_per_second,
-        "step": state.step,
-        "reason": state.reason,
-    }
-
-
-def _figures(row: Row[Any] | None) -> DayFigures | None:
-    if row is None:
-        return None
-    return DayFigures(
-        day=row.day,
-        sent=row.sent,
-        delivered=row.delivered,
-        bounced=row.bounced,
-        complained=row.complained,
-        rejected=row.rejected,
-    )
-
-
-def _day_view(row: Row[Any]) -> DayRow:
-    figures = _figures(row)
-    assert figures is not None
-    return DayRow(
-        day=row.day,
-        granted=row.granted,
-        sent=row.sent,
-        delivered=row.delivered,
-        bounced=row.bounced,
-        complained=row.complained,
-        rejected=row.rejected,
-        bounce_rate=figures.bounce_rate,
-        complaint_rate=figures.complaint_rate,
     )

@@ -15,21 +15,20 @@ Thresholds come from the SES sending review FAQ
 and complaints under 0.1%; at 5% bounces or 0.1% complaints the account goes under review.
 We pause at the review thresholds and want "clean" to mean well inside them.
 
-The module also holds the other pure pieces of the send-side limiter: the waiting order
-over the limit (essential first, then earliest due), expiry past ``max_lateness``, and
-the per-window grant arithmetic whose SQL twin the store runs.
+The other pure pieces of the send-side limiter (waiting order, expiry, per-second pacing)
+live in :mod:`scheduler.delivery.pacing`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from enum import IntEnum, StrEnum
+from typing import Any
 
-from scheduler.clock import utc
 from scheduler.errors import ConfigurationError, InvalidInput
 
 # SES sending review FAQ: "If your bounce rate is 5% or greater, we'll place your account
@@ -205,6 +204,16 @@ class RampState:
             raise ValueError("daily_limit and step must be >= 0")
         if not (math.isfinite(self.rate_per_second) and self.rate_per_second > 0):
             raise ValueError(f"rate_per_second must be > 0, got {self.rate_per_second}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values: the ``ramp`` row's columns, an audit entry's old/new, a JSON body."""
+        return {
+            "mode": str(self.mode),
+            "daily_limit": self.daily_limit,
+            "rate_per_second": self.rate_per_second,
+            "step": self.step,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -509,100 +518,6 @@ def validate_manual_change(
             )
     if reason is None or not reason.strip():
         raise InvalidInput("say why: every ramp change is audited", field="reason")
-
-
-# --- over the limit: who waits, who expires ------------------------------------------
-
-
-@dataclass(frozen=True)
-class WaitingItem:
-    """A queued message the limiter could not grant yet."""
-
-    message_id: int | str
-    essential: bool
-    due_at: datetime
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "due_at", utc(self.due_at))  # refuses a naive datetime
-
-
-def order_waiting(items: Sequence[WaitingItem]) -> list[WaitingItem]:
-    """Essential first, then earliest due; ties keep their given order (sort is stable)."""
-    return sorted(items, key=lambda item: (not item.essential, item.due_at))
-
-
-def expired(item: WaitingItem, *, now: datetime, max_lateness: timedelta | None) -> bool:
-    """True once ``now`` is strictly later than due + ``max_lateness`` (None: never).
-
-    A reminder that arrives after the thing it reminds of is noise, so a message that has
-    waited past its topic's lateness budget is expired rather than sent (DESIGN.md §5, §9).
-    """
-    if max_lateness is None:
-        return False
-    if max_lateness < timedelta(0):
-        raise ValueError("max_lateness must not be negative")
-    return utc(now) - item.due_at > max_lateness
-
-
-# --- pacing: the per-second rate -----------------------------------------------------
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SLACK = 1e-9  # float noise: 1/3 of a message a second is a 3-second window, not 4
-
-
-@dataclass(frozen=True)
-class PacingWindow:
-    """A counting window of whole seconds that holds ``capacity`` sends.
-
-    Rates of 1/s or more use one-second windows holding ``floor(rate)``; a rate under 1/s
-    uses a window of ``ceil(1/rate)`` seconds holding one. Rounding always lands under the
-    rate, never over: going over SES's ``MaxSendRate`` costs a Throttling error and a retry.
-    """
-
-    seconds: int
-    capacity: int
-
-    @classmethod
-    def for_rate(cls, rate_per_second: float) -> PacingWindow:
-        if not (math.isfinite(rate_per_second) and rate_per_second > 0):
-            raise ValueError(f"rate_per_second must be > 0, got {rate_per_second}")
-        if rate_per_second >= 1 - _SLACK:
-            return cls(seconds=1, capacity=max(1, math.floor(rate_per_second + _SLACK)))
-        return cls(seconds=math.ceil(1 / rate_per_second - _SLACK), capacity=1)
-
-    def start(self, now: datetime) -> datetime:
-        """Start of the window holding ``now``, aligned to the Unix epoch (the counter key)."""
-        elapsed = math.floor((utc(now) - _EPOCH).total_seconds())
-        return _EPOCH + timedelta(seconds=elapsed - elapsed % self.seconds)
-
-
-def grant_count(
-    requested: int,
-    *,
-    used_today: int,
-    daily_limit: int,
-    used_this_second: int,
-    rate_per_second: float,
-) -> int:
-    """How many of ``requested`` sends may go now: the least of what is asked, what is left
-    of today's limit, and what is left of the current pacing window.
-
-    ``used_this_second`` counts sends already granted in the current
-    :class:`PacingWindow` (one second unless the rate is under 1/s). This is the pure twin
-    of the conditional UPDATE the store runs; across workers the database statement is the
-    authority, because only it sees every worker's grants atomically. A limit lowered
-    below what was already used grants nothing; a rate of 0 or less grants nothing.
-    """
-    if min(requested, used_today, used_this_second) < 0:
-        raise ValueError("requested and used counts must be >= 0")
-    if math.isnan(rate_per_second):
-        raise ValueError("rate_per_second is NaN")
-    if rate_per_second <= 0:
-        return 0
-    window = PacingWindow.for_rate(rate_per_second)
-    left_today = max(0, daily_limit - used_today)
-    left_in_window = max(0, window.capacity - used_this_second)
-    return min(requested, left_today, left_in_window)
 
 
 # --- for people ------------------------------------------------------------------------

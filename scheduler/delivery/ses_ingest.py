@@ -1,6 +1,6 @@
 """Apply SES events to the database: one transaction per event, idempotent on its id.
 
-The rules live in :mod:`scheduler.delivery.ses_events` (``effects``); this module is the
+The rules live in :mod:`scheduler.delivery.ses_effects` (``effects``); this module is the
 store side. ``ingest`` inserts the ``ses_event`` row with ``ON CONFLICT DO NOTHING`` on
 ``event_id`` first: if the row already existed the event is a replay (SNS retries with the
 same MessageId, SQS delivers at least once) and nothing else changes. Otherwise every
@@ -26,18 +26,17 @@ from sqlmodel import col
 
 from scheduler.db import is_postgres, transaction
 from scheduler.delivery import send_day
-from scheduler.delivery.ses_events import (
+from scheduler.delivery.ses_effects import (
     Effect,
     MessageStatus,
     RecordSoftBounce,
-    SesEvent,
     SetMessageStatus,
     SetTopicPreferences,
     Suppress,
     effects,
     status_supersedes,
 )
-from scheduler.preferences.store import upsert_suppression
+from scheduler.delivery.ses_events import SesEvent
 from scheduler.preferences.suppression import (
     SOFT_BOUNCE_COOLOFF,
     SOFT_BOUNCE_LIMIT,
@@ -46,6 +45,7 @@ from scheduler.preferences.suppression import (
     normalize_email,
     soft_bounce_expiry,
 )
+from scheduler.preferences.suppressions import upsert_suppression
 from scheduler.tables import Message as MessageRow
 from scheduler.tables import Preference, Recipient, Topic, TransientBounce
 from scheduler.tables import SesEvent as SesEventRow
@@ -115,7 +115,7 @@ class EventIngestor:
         self,
         sessions: sessionmaker[Session],
         # Accepted for the composition root; its methods each open their own transaction,
-        # so ingestion writes through the store module's session-level ``upsert_suppression``.
+        # so ingestion writes through the session-level ``suppressions.upsert_suppression``.
         preferences_store: PreferenceStore | None = None,
         *,
         stream: str,

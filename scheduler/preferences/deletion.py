@@ -22,8 +22,8 @@ from sqlmodel import col
 from scheduler.db import transaction
 from scheduler.errors import NotFound
 from scheduler.preferences.decision import RecipientStatus, SuppressionReason
-from scheduler.preferences.store import upsert_suppression
 from scheduler.preferences.suppression import email_hash
+from scheduler.preferences.suppressions import upsert_suppression
 from scheduler.tables import Message, Occurrence, Preference, Recipient, ReminderRule
 
 REASON = "the account was deleted"

@@ -78,6 +78,18 @@ class ExplainItem:
         }
 
 
+@dataclass(frozen=True)
+class _Question:
+    """One explain call, checked: whose occurrences, in [start, end), asked at ``now``."""
+
+    recipient_id: str
+    start: datetime
+    end: datetime
+    now: datetime
+    ctx: RecipientContext
+    topics: dict[str, Topic]
+
+
 def explain(
     sessions: sessionmaker[Session],
     recipient_id: str,
@@ -92,10 +104,10 @@ def explain(
         ctx = load_contexts(session, [recipient_id])[recipient_id]
         if ctx.recipient is None:
             raise NotFound(f"recipient {recipient_id!r} does not exist")
-        topics = load_topics(session)
-        items = _recorded(session, recipient_id, start, end, ctx, topics, now)
+        question = _Question(recipient_id, start, end, now, ctx, load_topics(session))
+        items = _recorded(session, question)
         seen = {(item.rule_id, item.fire_at) for item in items}
-        for item in _predicted(session, recipient_id, start, end, ctx, topics, now):
+        for item in _predicted(session, question):
             if (item.rule_id, item.fire_at) not in seen:
                 items.append(item)
     items.sort(key=lambda i: (i.fire_at, i.rule_id))
@@ -119,22 +131,14 @@ def _checked_range(
 # --- recorded occurrences ---------------------------------------------------------------
 
 
-def _recorded(
-    session: Session,
-    recipient_id: str,
-    start: datetime,
-    end: datetime,
-    ctx: RecipientContext,
-    topics: dict[str, Topic],
-    now: datetime,
-) -> list[ExplainItem]:
+def _recorded(session: Session, question: _Question) -> list[ExplainItem]:
     query = (
         select(Occurrence, Message)
         .outerjoin(Message, col(Message.id) == col(Occurrence.message_id))
         .where(
-            col(Occurrence.recipient_id) == recipient_id,
-            col(Occurrence.fire_at) >= start,
-            col(Occurrence.fire_at) < end,
+            col(Occurrence.recipient_id) == question.recipient_id,
+            col(Occurrence.fire_at) >= question.start,
+            col(Occurrence.fire_at) < question.end,
         )
         .order_by(col(Occurrence.fire_at), col(Occurrence.id))
         .limit(MAX_ITEMS)
@@ -145,14 +149,12 @@ def _recorded(
         if decision is None:  # pending or snoozed: not decided yet, so predict it
             items.append(
                 _predict(
+                    question,
                     occ.rule_id,
                     occ.fire_at,
                     occ.topic,
                     occ.workspace_id,
                     occ.task_id,
-                    ctx,
-                    topics,
-                    now,
                     status=occ.status,
                 )
             )
@@ -194,22 +196,14 @@ def _stored_send_at(occ: Occurrence, message: Message | None, decision: Outcome)
 # --- predicted occurrences --------------------------------------------------------------
 
 
-def _predicted(
-    session: Session,
-    recipient_id: str,
-    start: datetime,
-    end: datetime,
-    ctx: RecipientContext,
-    topics: dict[str, Topic],
-    now: datetime,
-) -> Iterator[ExplainItem]:
+def _predicted(session: Session, question: _Question) -> Iterator[ExplainItem]:
     rules = session.scalars(
         select(ReminderRule)
         .where(
-            col(ReminderRule.recipient_id) == recipient_id,
+            col(ReminderRule.recipient_id) == question.recipient_id,
             col(ReminderRule.active),
             col(ReminderRule.next_fire_at).is_not(None),
-            col(ReminderRule.next_fire_at) < end,
+            col(ReminderRule.next_fire_at) < question.end,
         )
         .order_by(col(ReminderRule.id))
     )
@@ -217,16 +211,13 @@ def _predicted(
         task = session.get(Task, rule.task_id) if rule.task_id else None
         if task is not None and task.status != "open":
             continue  # the rule is about to be retired with its task
-        for fire_at in _instants(rule, ctx, task, start, end):
-            yield _predict(
-                rule.id, fire_at, rule.topic, rule.workspace_id, rule.task_id, ctx, topics, now
-            )
+        for fire_at in _instants(rule, question, task):
+            yield _predict(question, rule.id, fire_at, rule.topic, rule.workspace_id, rule.task_id)
 
 
-def _instants(
-    rule: ReminderRule, ctx: RecipientContext, task: Task | None, start: datetime, end: datetime
-) -> Iterator[datetime]:
+def _instants(rule: ReminderRule, question: _Question, task: Task | None) -> Iterator[datetime]:
     """The rule's fire instants in [start, end), walked from its stored next instant."""
+    ctx, start, end = question.ctx, question.start, question.end
     assert rule.next_fire_at is not None
     assert ctx.recipient is not None
     schedule = parse_schedule(rule.schedule)
@@ -247,20 +238,18 @@ def _instants(
 
 
 def _predict(
+    question: _Question,
     rule_id: str,
     fire_at: datetime,
     topic_key: str,
     workspace_id: str | None,
     task_id: str | None,
-    ctx: RecipientContext,
-    topics: dict[str, Topic],
-    now: datetime,
     *,
     status: str | None = None,
 ) -> ExplainItem:
     """Decide an occurrence as the decide stage will: at its instant, or now if overdue."""
-    topic = topics[topic_key]
-    at = max(fire_at, now)
+    ctx, topic = question.ctx, question.topics[topic_key]
+    at = max(fire_at, question.now)
     late = at - fire_at
     if late > timedelta(seconds=topic.max_lateness_seconds):
         minutes = int(late.total_seconds() // 60)

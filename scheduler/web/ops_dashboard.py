@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.app import App
 from scheduler.clock import utc
-from scheduler.delivery.ramp import RampChangeView, RampView
+from scheduler.delivery.ramp_views import RampChangeView, RampView
 from scheduler.tables import RampChange, SendDay
 from scheduler.web.ops_charts import (
     Chart,

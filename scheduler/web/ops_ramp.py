@@ -14,7 +14,6 @@ from pydantic import Field
 
 from scheduler.app import App
 from scheduler.delivery.ramp import RampStore
-from scheduler.delivery.ramp_policy import RampState
 from scheduler.inputs import Strict
 from scheduler.keys import Principal
 from scheduler.web.auth import require_scope
@@ -48,16 +47,6 @@ def _app(request: Request) -> App:
     return app
 
 
-def _state(state: RampState) -> dict[str, Any]:
-    return {
-        "mode": str(state.mode),
-        "daily_limit": state.daily_limit,
-        "rate_per_second": state.rate_per_second,
-        "step": state.step,
-        "reason": state.reason,
-    }
-
-
 @router.get("", summary="Where the ramp stands, the last days and the audit log")
 def show(
     request: Request,
@@ -73,26 +62,25 @@ def show(
 @router.put("", summary="Manual mode at a daily limit (and rate)")
 def set_manual(body: SetIn, request: Request, who: Operator) -> dict[str, Any]:
     app = _app(request)
-    return _state(
-        app.ramp.set_manual(
-            body.daily_limit, body.rate_per_second, body.reason, who.actor, app.now()
-        )
+    state = app.ramp.set_manual(
+        body.daily_limit, body.rate_per_second, body.reason, who.actor, app.now()
     )
+    return state.as_dict()
 
 
 @router.post("/pause", summary="Stop sending until resumed")
 def pause(body: ReasonIn, request: Request, who: Operator) -> dict[str, Any]:
     app = _app(request)
-    return _state(app.ramp.pause(body.reason, who.actor, app.now()))
+    return app.ramp.pause(body.reason, who.actor, app.now()).as_dict()
 
 
 @router.post("/resume", summary="Resume in the mode the stream had before the pause")
 def resume(body: ReasonIn, request: Request, who: Operator) -> dict[str, Any]:
     app = _app(request)
-    return _state(app.ramp.resume(who.actor, app.now(), body.reason))
+    return app.ramp.resume(who.actor, app.now(), body.reason).as_dict()
 
 
 @router.post("/auto", summary="Hand the stream to the policy")
 def auto(body: ReasonIn, request: Request, who: Operator) -> dict[str, Any]:
     app = _app(request)
-    return _state(app.ramp.auto(who.actor, app.now(), body.reason))
+    return app.ramp.auto(who.actor, app.now(), body.reason).as_dict()

@@ -25,10 +25,11 @@ mail providers post it from their servers with no context at all (RFC 8058 §3.2
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
-from urllib.parse import urlsplit
+from typing import Any, Final, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -39,8 +40,11 @@ from starlette.formparsers import MultiPartException
 
 from scheduler.app import App
 from scheduler.delivery.tokens import InvalidToken
+from scheduler.web.ops_session import origin_of
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 STYLESHEET: Final = Path(__file__).parent / "static" / "pages.css"
@@ -103,23 +107,13 @@ def same_origin(request: Request, base_url: str) -> bool:
         return True
     # Either the public origin links are built with, or the host this request reached
     # (a browser's Host header is the site it is on; only the Origin can be foreign).
-    claimed = _origin(origin)
+    claimed = origin_of(origin)
     return claimed is not None and claimed in {
-        _origin(base_url),
+        origin_of(base_url),
         f"{request.url.scheme}://{request.headers.get('host', '').lower()}",
         # Behind a TLS-terminating proxy the request arrives as http, the browser saw https.
         f"https://{request.headers.get('host', '').lower()}",
     }
-
-
-def _origin(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.netloc:
-        return None
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def app_of(request: Request) -> App:
@@ -162,3 +156,31 @@ def cross_site_page() -> HTMLResponse:
         "This form was sent from another site. Open the link from the email and use the "
         "button on our page.",
     )
+
+
+@dataclass(frozen=True)
+class Link(Generic[T]):
+    """A recipient link whose token verified: the app, the instant, what the token names."""
+
+    app: App
+    now: datetime
+    subject: T
+
+
+def follow_link(
+    request: Request, verify: Callable[[App, datetime], T], *, form_post: bool = False
+) -> Link[T] | HTMLResponse:
+    """Verify a recipient link's token, e.g. ``lambda app, now: app.signer.verify(token,
+    now=now)``; for a post from one of our own forms (``form_post``) also its origin.
+
+    Returns the refusal page instead when either check fails; nothing has changed then.
+    """
+    app = app_of(request)
+    now = app.now()
+    try:
+        subject = verify(app, now)
+    except InvalidToken as exc:
+        return token_error(exc)
+    if form_post and not same_origin(request, app.settings.base_url):
+        return cross_site_page()
+    return Link(app, now, subject)

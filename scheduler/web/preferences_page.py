@@ -12,7 +12,9 @@ again as it was filled in, with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -20,18 +22,9 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from scheduler.app import App
-from scheduler.delivery.tokens import InvalidToken
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.preferences.local_time import LocalTime, zone_groups
-from scheduler.web.pages import (
-    app_of,
-    cross_site_page,
-    error_page,
-    read_form,
-    render_page,
-    same_origin,
-    token_error,
-)
+from scheduler.web.pages import Link, error_page, follow_link, read_form, render_page
 from scheduler.web.preference_form import Change, Listing, Toggle, load_listing, plan_changes
 
 SOURCE: str = "preferences-page"
@@ -48,15 +41,16 @@ async def preferences_form(request: Request) -> FormData | None:
 PreferencesForm = Annotated[FormData | None, Depends(preferences_form)]
 
 
+def _verify(token: str) -> Callable[[App, datetime], str]:
+    return lambda app, now: app.signer.verify_preferences(token, now=now)
+
+
 @router.api_route("/preferences/{token}", methods=["GET", "HEAD"])
 def show(token: str, request: Request) -> Response:
-    app = app_of(request)
-    now = app.now()
-    try:
-        recipient_id = app.signer.verify_preferences(token, now=now)
-    except InvalidToken as exc:
-        return token_error(exc)
-    listing = _listing(app, recipient_id)
+    link = follow_link(request, _verify(token))
+    if not isinstance(link, Link):
+        return link
+    listing = _listing(link.app, link.subject)
     if listing is None:
         return _no_account()
     return _page(token, listing, changes=None)
@@ -64,14 +58,10 @@ def show(token: str, request: Request) -> Response:
 
 @router.post("/preferences/{token}")
 def save(token: str, request: Request, form: PreferencesForm) -> Response:
-    app = app_of(request)
-    now = app.now()
-    try:
-        recipient_id = app.signer.verify_preferences(token, now=now)
-    except InvalidToken as exc:
-        return token_error(exc)
-    if not same_origin(request, app.settings.base_url):
-        return cross_site_page()
+    link = follow_link(request, _verify(token), form_post=True)
+    if not isinstance(link, Link):
+        return link
+    app, now, recipient_id = link.app, link.now, link.subject
     if form is None or "shown" not in form:
         return error_page(
             400, "Nothing was changed", "The form was incomplete. Reload the page and try again."

@@ -21,6 +21,7 @@ so ``create_web_app`` includes all recipient pages with one line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Final
@@ -30,18 +31,18 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from scheduler.app import App
-from scheduler.delivery.tokens import SCOPES, InvalidToken, Scope, UnsubscribeClaim
+from scheduler.delivery.tokens import SCOPES, Scope, UnsubscribeClaim
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.tables import Recipient, Task, Topic, Workspace
 from scheduler.web.pages import (
-    app_of,
+    Link,
     cross_site_page,
     error_page,
+    follow_link,
     read_form,
     render_page,
     same_origin,
     stylesheet_response,
-    token_error,
 )
 from scheduler.web.preference_form import masked_address
 from scheduler.web.preferences_page import router as preferences_router
@@ -73,22 +74,23 @@ def stylesheet() -> Response:
     return stylesheet_response()
 
 
+def _verify(token: str) -> Callable[[App, datetime], UnsubscribeClaim]:
+    return lambda app, now: app.signer.verify(token, now=now)
+
+
 @router.api_route("/u/{token}", methods=["GET", "HEAD"])
 def confirm(token: str, request: Request) -> Response:
-    app = app_of(request)
-    now = app.now()
-    try:
-        claim = app.signer.verify(token, now=now)
-    except InvalidToken as exc:
-        return token_error(exc)
-    choices = _choices(app, claim)
+    link = follow_link(request, _verify(token))
+    if not isinstance(link, Link):
+        return link
+    app, claim = link.app, link.subject
     return render_page(
         "unsubscribe_confirm.html",
         {
             "token": token,
-            "choices": choices,
+            "choices": _choices(app, claim),
             "default_scope": claim.scope,
-            "preferences_url": _preferences_url(app, claim, now),
+            "preferences_url": _preferences_url(link),
             "address": _address(app, claim.recipient_id),
         },
     )
@@ -96,12 +98,11 @@ def confirm(token: str, request: Request) -> Response:
 
 @router.post("/u/{token}")
 def unsubscribe(token: str, request: Request, form: SmallForm) -> Response:
-    app = app_of(request)
-    now = app.now()
-    try:
-        claim = app.signer.verify(token, now=now)
-    except InvalidToken as exc:
-        return token_error(exc)
+    # Not a ``form_post`` link: the RFC 8058 one-click body comes with no origin at all.
+    link = follow_link(request, _verify(token))
+    if not isinstance(link, Link):
+        return link
+    app, claim = link.app, link.subject
     if form is not None and "scope" in form:
         if not same_origin(request, app.settings.base_url):
             return cross_site_page()
@@ -115,37 +116,47 @@ def unsubscribe(token: str, request: Request, form: SmallForm) -> Response:
     if choice is None:
         return _bad_form()
     try:
-        app.preferences.unsubscribe(
-            claim.recipient_id, choice.scope, **_targets(claim), now=now, source=source
-        )
-    except NotFound:
-        # The account is gone: nothing is sent to it, which is what was asked.
-        return _gone()
+        return _switch(link, token, choice, source=source, resubscribed=False)
     except InvalidInput:  # the claim's topic no longer exists
         return _bad_form()
-    return _done(app, token, claim, choice, now, resubscribed=False)
 
 
 @router.post("/u/{token}/resubscribe")
 def resubscribe(token: str, request: Request, form: SmallForm) -> Response:
-    app = app_of(request)
-    now = app.now()
-    try:
-        claim = app.signer.verify(token, now=now)
-    except InvalidToken as exc:
-        return token_error(exc)
-    if not same_origin(request, app.settings.base_url):
-        return cross_site_page()
-    choice = _chosen(app, claim, form) if form is not None else None
+    link = follow_link(request, _verify(token), form_post=True)
+    if not isinstance(link, Link):
+        return link
+    choice = _chosen(link.app, link.subject, form) if form is not None else None
     if choice is None:
         return _bad_form()
+    return _switch(link, token, choice, source=SOURCE_PAGE, resubscribed=True)
+
+
+def _switch(
+    link: Link[UnsubscribeClaim],
+    token: str,
+    choice: ScopeChoice,
+    *,
+    source: str,
+    resubscribed: bool,
+) -> Response:
+    """Turn ``choice`` off (or back on) for the claim's recipient; the page saying so."""
+    store, claim = link.app.preferences, link.subject
+    change = store.resubscribe if resubscribed else store.unsubscribe
     try:
-        app.preferences.resubscribe(
-            claim.recipient_id, choice.scope, **_targets(claim), now=now, source=SOURCE_PAGE
-        )
+        change(claim.recipient_id, choice.scope, **_targets(claim), now=link.now, source=source)
     except NotFound:
+        # The account is gone: nothing is sent to it, which is what was asked.
         return _gone()
-    return _done(app, token, claim, choice, now, resubscribed=True)
+    return render_page(
+        "unsubscribe_done.html",
+        {
+            "token": token,
+            "choice": choice,
+            "resubscribed": resubscribed,
+            "preferences_url": _preferences_url(link),
+        },
+    )
 
 
 def _is_one_click(form: FormData) -> bool:
@@ -194,28 +205,9 @@ def _address(app: App, recipient_id: str) -> str | None:
     return masked_address(recipient.email) if recipient is not None else None
 
 
-def _preferences_url(app: App, claim: UnsubscribeClaim, now: datetime) -> str:
-    return f"/preferences/{app.signer.sign_preferences(claim.recipient_id, now=now)}"
-
-
-def _done(
-    app: App,
-    token: str,
-    claim: UnsubscribeClaim,
-    choice: ScopeChoice,
-    now: datetime,
-    *,
-    resubscribed: bool,
-) -> Response:
-    return render_page(
-        "unsubscribe_done.html",
-        {
-            "token": token,
-            "choice": choice,
-            "resubscribed": resubscribed,
-            "preferences_url": _preferences_url(app, claim, now),
-        },
-    )
+def _preferences_url(link: Link[UnsubscribeClaim]) -> str:
+    token = link.app.signer.sign_preferences(link.subject.recipient_id, now=link.now)
+    return f"/preferences/{token}"
 
 
 def _gone() -> Response:

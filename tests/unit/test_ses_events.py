@@ -9,23 +9,25 @@ from typing import Any
 
 import pytest
 
-from scheduler.delivery.ses_events import (
-    VALIDATION_NOTICE,
+from scheduler.delivery.ses_effects import (
     CountSendDay,
-    EventKind,
-    EventParseError,
     MessageStatus,
     RecordSoftBounce,
     SendDayColumn,
-    SesEvent,
     SetMessageStatus,
     SetTopicPreferences,
     Suppress,
-    TopicStatus,
     effects,
+    status_supersedes,
+)
+from scheduler.delivery.ses_events import (
+    VALIDATION_NOTICE,
+    EventKind,
+    EventParseError,
+    SesEvent,
+    TopicStatus,
     parse_ses_event,
     parse_sqs_body,
-    status_supersedes,
     unwrap_sqs_body,
 )
 from scheduler.errors import InvalidInput
