@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
@@ -119,8 +119,9 @@ def rules_preview(
 ) -> None:
     """Print the next COUNT fire times of SCHEDULE as JSON [{"utc", "local"}]."""
     from scheduler.clock import SystemClock
+    from scheduler.config import load_settings
     from scheduler.rules.recurrence import preview
-    from scheduler.rules.schedules import parse_schedule
+    from scheduler.rules.schedules import parse_schedule, validate_schedule
     from scheduler.rules.timezones import resolve_zone
 
     try:
@@ -132,6 +133,10 @@ def rules_preview(
     parsed = parse_schedule(data)
     zone = resolve_zone(getattr(parsed, "timezone", None) or timezone or "UTC", field="--timezone")
     start = instant(after, "--after") or SystemClock().now()
+    # The store's checks, so a preview never shows what POST /v1/rules would refuse (and
+    # a rule that can never fire is refused fast instead of walking dateutil to 9999).
+    interval = timedelta(seconds=load_settings().min_rule_interval_seconds)
+    validate_schedule(parsed, zone=zone, now=start, min_interval=interval)
     instants = preview(parsed, zone=zone, after=start, count=count, due_at=instant(due, "--due"))
     typer.echo(
         json.dumps(

@@ -29,8 +29,11 @@ NAMING_CONVENTION = {
 
 # Keeps claim queries fast: an idle transaction pins the xmin horizon and bloats the
 # hot tables (brandur.org/postgres-queues); these bound how long one can linger.
+# JIT off: every statement the engine runs is short, and a generic plan whose estimated
+# cost crosses jit_above_cost turned a 0.4 ms idle tick into 16 ms (bench/README.md, Fire).
 POSTGRES_SESSION_OPTIONS = (
-    "-c idle_in_transaction_session_timeout=30000 -c lock_timeout=10000 -c statement_timeout=60000"
+    "-c idle_in_transaction_session_timeout=30000 -c lock_timeout=10000"
+    " -c statement_timeout=60000 -c jit=off"
 )
 
 

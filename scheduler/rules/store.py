@@ -269,10 +269,15 @@ def _require_topic(session: Session, key: str) -> None:
 
 
 def _apply_plan(rule: ReminderRule, planned: Planned | None) -> None:
+    """Plan the rule afresh: its next instant, and no recurrence state.
+
+    The stored state belongs to the rule's last *real* occurrence (the fire stage writes
+    it, ``catch_up`` reads it); a new or changed plan has none, so the next firing walks
+    the rule from its DTSTART once and counts COUNT from there, as RFC 5545 does.
+    """
     rule.next_fire_at = planned.fire_at if planned else None
-    anchor = planned.state.anchor_local if planned else None
-    rule.anchor_local = anchor.isoformat() if anchor else None
-    rule.remaining_count = planned.state.remaining_count if planned else None
+    rule.anchor_local = None
+    rule.remaining_count = None
 
 
 def _cancel_pending(session: Session, rule_ids: list[str], reason: str) -> None:
