@@ -5,9 +5,9 @@ real :class:`Worker` with a 0.2 s tick, a 5 s lease and a recording sender that 
 one line per hand-off to a shared log), injects a fault, and waits for the database to
 say every message was sent. The log then tells how often each message went out.
 
-Sizes are scaled to this 2-core box so the module stays well under two minutes: the
-four-worker drain uses 10,000 reminders (about 20 s here; the issue's 20,000 takes about
-40 s with the machine shared, ``bench/e2e.py`` drains more), the fault tests 1,000-2,000.
+Sizes: the four-worker drain uses the issue's 20,000 reminders (about 40 s on this
+2-core box); the fault tests use 1,000-2,000 so the module stays around a minute and a
+half. ``bench/e2e.py`` drains more.
 """
 
 from __future__ import annotations
