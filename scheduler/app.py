@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from scheduler.config import Settings, load_settings
 from scheduler.db import make_engine, session_factory
 from scheduler.delivery.compose import Composer
 from scheduler.delivery.ramp import RampStore
-from scheduler.delivery.ramp_policy import RampConfig
+from scheduler.delivery.ramp_policy import Quota, RampConfig
 from scheduler.delivery.render import Renderer
 from scheduler.delivery.send import SendStage
 from scheduler.delivery.senders import OutboxSender, Sender
@@ -92,7 +93,7 @@ def build_app(
         base_url=settings.base_url,
         mail_domain=settings.mail_domain,
     )
-    ramp = RampStore(sessions, RampConfig(), stream=settings.stream)
+    ramp = RampStore(sessions, RampConfig(), stream=settings.stream, quota=quota_reader(settings))
     send_stage = SendStage(
         sessions=sessions,
         sender=sender,
@@ -136,6 +137,21 @@ def make_sender(settings: Settings) -> Sender:
         client = make_ses_client(settings.ses_region, settings.aws_endpoint_url)
         return SesSender(client, configuration_set=settings.ses_configuration_set)
     return OutboxSender(settings.outbox_dir)
+
+
+def quota_reader(settings: Settings) -> Callable[[], Quota | None]:
+    """SES's own quota is the ramp's ceiling when we send through SES (DESIGN §9)."""
+    if settings.sender != "ses":
+        return lambda: None
+
+    def read() -> Quota | None:
+        from scheduler.delivery.ses import make_aws_client
+        from scheduler.delivery.ses_setup import read_quota
+
+        client = make_aws_client("sesv2", settings.ses_region, settings.aws_endpoint_url)
+        return read_quota(client)
+
+    return read
 
 
 def signing_keys(settings: Settings) -> list[str]:
