@@ -10,7 +10,7 @@ first key in ``keys`` signs, every key verifies, so a new key goes first and an 
 stays in the list until the links it signed have expired.
 
 Time is a parameter. itsdangerous reads the clock through ``TimestampSigner.get_timestamp``;
-``_PinnedTimeSigner`` overrides it with the ``now`` the caller passes, so signing and
+``PinnedTimeSigner`` overrides it with the ``now`` the caller passes, so signing and
 expiry are deterministic and testable without freezing the clock.
 """
 
@@ -87,7 +87,7 @@ class UnsubscribeClaim:
             raise InvalidInput("scope 'workspace' needs a workspace_id", field="workspace_id")
 
 
-class _PinnedTimeSigner(TimestampSigner):
+class PinnedTimeSigner(TimestampSigner):
     """A ``TimestampSigner`` whose clock is the ``now`` given at construction."""
 
     def __init__(self, *args: Any, pinned_timestamp: int, **kwargs: Any) -> None:
@@ -151,7 +151,7 @@ class TokenSigner:
         return URLSafeTimedSerializer(
             self._keys,
             salt=salt,
-            signer=_PinnedTimeSigner,
+            signer=PinnedTimeSigner,
             signer_kwargs={
                 "digest_method": hashlib.sha256,
                 "key_derivation": "hmac",

@@ -28,13 +28,14 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
-from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.responses import Response
 
 from scheduler.clock import utc
+from scheduler.delivery.tokens import PinnedTimeSigner
 
 COOKIE: Final = "ops_session"
 COOKIE_PATH: Final = "/ops"
@@ -57,17 +58,6 @@ class OpsSession:
     def accepts(self, presented: str | None) -> bool:
         """Whether a form's CSRF field matches this session (constant-time)."""
         return bool(presented) and hmac.compare_digest(self.csrf, presented or "")
-
-
-class _PinnedSigner(TimestampSigner):
-    """itsdangerous reads the clock in ``get_timestamp``; we pass ``now`` instead."""
-
-    def __init__(self, *args: Any, pinned_timestamp: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pinned = pinned_timestamp
-
-    def get_timestamp(self) -> int:
-        return self._pinned
 
 
 class SessionCodec:
@@ -103,7 +93,7 @@ class SessionCodec:
         return URLSafeTimedSerializer(
             self._keys,
             salt=SALT,
-            signer=_PinnedSigner,
+            signer=PinnedTimeSigner,
             signer_kwargs={
                 "digest_method": hashlib.sha256,
                 "key_derivation": "hmac",
