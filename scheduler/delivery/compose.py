@@ -21,8 +21,7 @@ from scheduler.delivery.render import RenderContext, Renderer, RenderItem
 from scheduler.delivery.senders import OutgoingEmail
 from scheduler.delivery.tokens import TokenSigner, UnsubscribeClaim
 from scheduler.preferences.decision import Outcome
-from scheduler.preferences.resolve import resolve
-from scheduler.preferences.views import RecipientContext, load_contexts, topic_view
+from scheduler.preferences.views import RecipientContext, load_contexts
 from scheduler.rules.digest import digest_tasks
 from scheduler.rules.timezones import resolve_zone
 from scheduler.tables import Message, Occurrence, ReminderRule, Task, Topic, Workspace
@@ -149,15 +148,7 @@ class Composer:
         if rule is None or not rule.active or rule.version != occ.rule_version:
             _drop(occ, None, "the rule changed or was removed before sending")
             return False
-        decision = resolve(
-            recipient=ctx.recipient,
-            topic=topic_view(topic),
-            workspace_id=occ.workspace_id,
-            task_id=occ.task_id,
-            preferences=ctx.preferences,
-            suppressions=ctx.suppressions,
-            now=now,
-        )
+        decision = ctx.decide(topic, workspace_id=occ.workspace_id, task_id=occ.task_id, now=now)
         # Quiet hours were honoured when the item was deferred; only blocks count now.
         if decision.outcome is Outcome.BLOCKED:
             _drop(occ, decision.layer.value if decision.layer else None, decision.reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,8 +19,7 @@ from sqlmodel import col
 
 from scheduler.db import is_postgres, transaction
 from scheduler.preferences.decision import Layer, Outcome
-from scheduler.preferences.resolve import resolve
-from scheduler.preferences.views import RecipientContext, load_contexts, load_topics, topic_view
+from scheduler.preferences.views import RecipientContext, late_reason, load_contexts, load_topics
 from scheduler.rules.digest import digest_tasks
 from scheduler.rules.timezones import resolve_zone
 from scheduler.tables import Occurrence, ReminderRule, Task, Topic
@@ -95,25 +94,13 @@ def _verdict(
     if isinstance(task, Task) and task.status != "open":
         return Verdict("cancelled", None, f"the task is {task.status}")
     topic = topics[occ.topic]
-    lateness = now - occ.fire_at
-    if lateness > timedelta(seconds=topic.max_lateness_seconds):
-        minutes = int(lateness.total_seconds() // 60)
-        return Verdict(
-            Outcome.EXPIRED, Layer.LATENESS, f"{minutes} min late, past the topic's limit"
-        )
+    if (late := late_reason(topic, occ.fire_at, now)) is not None:
+        return Verdict(Outcome.EXPIRED, Layer.LATENESS, late)
     if occ.workspace_id and not occ.task_id and ctx.recipient is not None:
         zone = resolve_zone(ctx.recipient.timezone)
         if not digest_tasks(session, occ.workspace_id, zone=zone, now=now):
             return Verdict("dropped", None, "no open tasks due today or overdue in the workspace")
-    decision = resolve(
-        recipient=ctx.recipient,
-        topic=topic_view(topic),
-        workspace_id=occ.workspace_id,
-        task_id=occ.task_id,
-        preferences=ctx.preferences,
-        suppressions=ctx.suppressions,
-        now=now,
-    )
+    decision = ctx.decide(topic, workspace_id=occ.workspace_id, task_id=occ.task_id, now=now)
     layer = decision.layer.value if decision.layer else None
     if decision.outcome is Outcome.SEND:
         return Verdict("ready", None, decision.reason, now)

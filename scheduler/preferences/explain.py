@@ -27,8 +27,7 @@ from sqlmodel import col
 from scheduler.clock import utc
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.preferences.decision import Layer, Outcome
-from scheduler.preferences.resolve import resolve
-from scheduler.preferences.views import RecipientContext, load_contexts, load_topics, topic_view
+from scheduler.preferences.views import RecipientContext, late_reason, load_contexts, load_topics
 from scheduler.rules.fire import stored_state
 from scheduler.rules.recurrence import next_fire_at
 from scheduler.rules.schedules import parse_schedule
@@ -250,22 +249,11 @@ def _predict(
     """Decide an occurrence as the decide stage will: at its instant, or now if overdue."""
     ctx, topic = question.ctx, question.topics[topic_key]
     at = max(fire_at, question.now)
-    late = at - fire_at
-    if late > timedelta(seconds=topic.max_lateness_seconds):
-        minutes = int(late.total_seconds() // 60)
-        reason = f"{minutes} min late, past the topic's limit"
+    if (late := late_reason(topic, fire_at, at)) is not None:
         return ExplainItem(
-            rule_id, fire_at, Outcome.EXPIRED.value, Layer.LATENESS.value, reason, None, status
+            rule_id, fire_at, Outcome.EXPIRED.value, Layer.LATENESS.value, late, None, status
         )
-    decision = resolve(
-        recipient=ctx.recipient,
-        topic=topic_view(topic),
-        workspace_id=workspace_id,
-        task_id=task_id,
-        preferences=ctx.preferences,
-        suppressions=ctx.suppressions,
-        now=at,
-    )
+    decision = ctx.decide(topic, workspace_id=workspace_id, task_id=task_id, now=at)
     return ExplainItem(
         rule_id=rule_id,
         fire_at=fire_at,

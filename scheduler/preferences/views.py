@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from scheduler.preferences.decision import (
+    Decision,
     PreferenceSet,
     QuietHours,
     RecipientView,
@@ -22,6 +23,7 @@ from scheduler.preferences.decision import (
     SuppressionView,
     TopicView,
 )
+from scheduler.preferences.resolve import resolve
 from scheduler.preferences.suppression import email_hash
 from scheduler.tables import Preference, Recipient, Suppression, Topic
 
@@ -35,6 +37,28 @@ class RecipientContext:
     locale: str
     preferences: PreferenceSet
     suppressions: tuple[SuppressionView, ...]
+
+    def decide(
+        self, topic: Topic, *, workspace_id: str | None, task_id: str | None, now: datetime
+    ) -> Decision:
+        """The evaluator's answer for this recipient (decide stage, send re-check, explain)."""
+        return resolve(
+            recipient=self.recipient,
+            topic=topic_view(topic),
+            workspace_id=workspace_id,
+            task_id=task_id,
+            preferences=self.preferences,
+            suppressions=self.suppressions,
+            now=now,
+        )
+
+
+def late_reason(topic: Topic, fire_at: datetime, at: datetime) -> str | None:
+    """Why an occurrence due at ``fire_at`` is too late to send at ``at``, or None."""
+    late = at - fire_at
+    if late <= timedelta(seconds=topic.max_lateness_seconds):
+        return None
+    return f"{int(late.total_seconds() // 60)} min late, past the topic's limit"
 
 
 def recipient_view(row: Recipient) -> RecipientView:
