@@ -70,16 +70,13 @@ class Composer:
         message: Message,
         now: datetime,
         *,
-        items: list[Occurrence] | None = None,
-        ctx: RecipientContext | None = None,
+        items: list[Occurrence],
+        ctx: RecipientContext,
     ) -> OutgoingEmail | None:
-        """The email for ``message``, or None when nothing in it may be sent any more."""
-        if items is None:
-            items = list(session.scalars(_batched_items(col(Occurrence.message_id) == message.id)))
+        """The email for ``message`` from its batched ``items`` (as :meth:`compose_many`
+        loads them), or None when nothing in it may be sent any more."""
         topic = session.get(Topic, message.topic)
         assert topic is not None
-        if ctx is None:
-            ctx = load_contexts(session, [message.recipient_id])[message.recipient_id]
         kept = [occ for occ in items if self._still_wanted(session, occ, ctx, topic, now)]
         if not kept or ctx.email is None or ctx.recipient is None:
             return None
@@ -99,6 +96,7 @@ class Composer:
         token = self.signer.sign(claim, now=now)
         preferences_token = self.signer.sign_preferences(message.recipient_id, now=now)
         base = self.base_url.rstrip("/")
+        unsubscribe_url = f"{base}/u/{token}"
         rendered = self.renderer.render(
             RenderContext(
                 topic=message.topic,
@@ -106,7 +104,7 @@ class Composer:
                 locale=ctx.locale,
                 items=render_items,
                 total=len(render_items),
-                unsubscribe_url=f"{base}/u/{token}",
+                unsubscribe_url=unsubscribe_url,
                 preferences_url=f"{base}/preferences/{preferences_token}",
                 why=_why(message.topic),
                 now=now,
@@ -120,13 +118,11 @@ class Composer:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
-            unsubscribe_url=f"{base}/u/{token}",
+            unsubscribe_url=unsubscribe_url,
             message_ref=ref,
             domain=self.mail_domain,
             now=now,
         )
-        for occ in kept:
-            occ.status = "batched"
         return OutgoingEmail(
             ref=ref,
             to=ctx.email,

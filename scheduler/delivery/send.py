@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -343,7 +343,3 @@ class SendStage:
                 .where(col(Message.id) == message_id)
                 .values(status="queued", lease_until=None, attempts=Message.attempts - 1)
             )
-
-
-def day_of(now: datetime) -> date:
-    return now.date()

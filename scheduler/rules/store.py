@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 from sqlalchemy import select, update
@@ -292,6 +292,3 @@ def _cancel_pending(session: Session, rule_ids: list[str], reason: str) -> None:
         )
         .values(status="cancelled", reason=reason)
     )
-
-
-RuleKind = Literal["once", "relative", "recurring"]
