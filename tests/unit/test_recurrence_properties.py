@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from scheduler.errors import InvalidInput
@@ -113,8 +113,19 @@ PROPERTY_SETTINGS = settings(
 )
 
 
+APIA_HOURLY = (
+    parse_schedule(
+        {"kind": "recurring", "rrule": "FREQ=HOURLY", "start": "2011-12-30T01:00",
+         "timezone": "Pacific/Apia"}
+    ),
+    ZoneInfo("Pacific/Apia"),
+    datetime(2011, 12, 30, tzinfo=UTC),
+)  # fmt: skip
+
+
 @PROPERTY_SETTINGS
 @given(cases())
+@example(APIA_HOURLY)  # found by hypothesis: gap-shifted wall times overtake real ones
 def test_anchored_walk_matches_the_plain_rule(
     case: tuple[RecurringSchedule, ZoneInfo, datetime],
 ) -> None:
@@ -132,7 +143,13 @@ def test_anchored_walk_matches_the_plain_rule(
     assert fired == expected
     if expected:  # "distinct" here also means: sorted and free of repeats
         raw = raw_instants(schedule, zone, expected[-1])
-        assert sorted({t for t in raw if after < t <= expected[-1]}) == expected
+        assert all(a < b for a, b in pairwise(expected))
+        assert set(expected) <= set(raw)
+        if all(a <= b for a, b in pairwise(raw)):
+            assert sorted({t for t in raw if after < t <= expected[-1]}) == expected
+        # Otherwise a wall time read forward out of a gap overtook a real one (Apia's
+        # skipped 2011-12-30 under FREQ=HOURLY): the overtaken instant is dropped rather
+        # than fired out of order, as recurrence.py documents.
 
 
 @PROPERTY_SETTINGS
